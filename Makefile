@@ -1,0 +1,46 @@
+# The commands the README names. `make demo` and `make test` install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TF := $(BIN)/tickfeatures
+STAMP := $(VENV)/.installed
+
+.PHONY: install system venv demo test lint pytest db-start db-stop clean
+
+install: system venv
+
+system:
+	@bash scripts/install-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "venv: installing tickfeatures and its pinned dependencies into $(VENV)"
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: install
+	@$(TF) demo
+
+db-start: install
+	@$(TF) db start
+
+db-stop:
+	@$(TF) db stop
+
+lint: venv
+	$(BIN)/ruff check src tests python_udfs
+	$(BIN)/sqlfluff lint models macros --disable-progress-bar --processes 2
+
+# pytest exits 5 when it collects no test: that is a failure here, not a pass.
+pytest: venv
+	@set +e; $(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+test: install db-start lint pytest
+
+clean:
+	rm -rf target logs

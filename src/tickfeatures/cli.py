@@ -1,0 +1,305 @@
+"""The `tickfeatures` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from tickfeatures import __version__, config, db, migrate
+from tickfeatures.errors import TickfeaturesError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"tickfeatures: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _info(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from tickfeatures.embedded import Cluster
+
+    if args.action == "url":
+        _say(config.active_database().url)
+        return 0
+    if args.action == "env":
+        from tickfeatures.dbt import libpq_env
+
+        for key, value in libpq_env().items():
+            _say(f"export {key}={_shell_quote(value)}")
+        return 0
+    if config.active_database().embedded is False and args.action in {"start", "stop"}:
+        _info(f"note: {config.DSN_ENV} is set; commands use that server, not the embedded one")
+    cluster = Cluster()
+    if args.action == "start":
+        _say(cluster.start())
+    elif args.action == "stop":
+        _say(cluster.stop())
+    else:
+        state = cluster.status()
+        _say(state.describe())
+        return 0 if state.running else 3
+    return 0
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    directory = config.project_root() / "migrations"
+    with db.connect(autocommit=True) as conn:
+        if args.status:
+            states = migrate.status(conn, directory)
+            for st in states:
+                _say(f"{st.migration.path.name:40s} {st.state}")
+            return 1 if any(st.state.startswith("EDITED") for st in states) else 0
+        applied = migrate.apply(conn, directory)
+    if applied:
+        for m in applied:
+            _say(f"applied {m.path.name}")
+    else:
+        _say("database is up to date")
+    return 0
+
+
+# -- generate ---------------------------------------------------------------------------------
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise TickfeaturesError(f"--start {text!r} is not an ISO-8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tickfeatures import generate, schema
+
+    specs = generate.load_symbols(config.project_root() / "seeds" / "symbols.csv")
+    default = ["EURUSD", "GBPUSD"] if args.kind == "l2" else ["EURUSD", "GBPUSD", "USDJPY"]
+    names = args.symbols.split(",") if args.symbols else default
+    symbols = [specs.get(n) or generate.default_symbol(n) for n in names if n]
+    start = _parse_time(args.start)
+    if args.kind == "l2":
+        rows = generate.generate_l2(symbols, start, timedelta(minutes=args.minutes), seed=args.seed)
+        columns = schema.L2_COLUMNS
+    else:
+        rows = generate.generate_bars(symbols, start, start + timedelta(days=args.days),
+                                      seed=args.seed)
+        columns = schema.BAR_COLUMNS
+    if args.out:
+        n = generate.write_csv(rows, columns, Path(args.out))
+        _say(f"wrote {n} rows to {args.out}")
+        return 0
+    # --load: through a temporary CSV, so the loader's accounting applies as for any file.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"generated_{args.kind}_{args.seed}.csv"
+        generate.write_csv(rows, columns, path)
+        return _load_paths(args.kind, [path])
+
+
+# -- load -------------------------------------------------------------------------------------
+
+def _load_paths(kind: str, paths: Sequence[Path]) -> int:
+    from tickfeatures.load import load_file
+
+    failures = 0
+    totals = {"loaded": 0, "quarantined": 0, "duplicate": 0}
+    with db.connect(autocommit=True) as conn:
+        for path in paths:
+            started = time.perf_counter()
+            result = load_file(conn, kind, path)
+            elapsed = time.perf_counter() - started
+            if result.status == "failed":
+                failures += 1
+                _info(f"FAILED {result.error}")
+                continue
+            if result.status == "skipped":
+                _say(f"skipped {path.name}: {result.error}")
+                continue
+            rate = result.rows_in / elapsed if elapsed > 0 else 0.0
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.reasons.items()))
+            _say(
+                f"loaded {path.name}: {result.rows_loaded} rows, "
+                f"{result.rows_quarantined} quarantined{' (' + reasons + ')' if reasons else ''}, "
+                f"{result.rows_duplicate} identical duplicates skipped "
+                f"[{result.rows_in} in, {elapsed:.1f} s, {rate:,.0f} rows/s]"
+            )
+            totals["loaded"] += result.rows_loaded
+            totals["quarantined"] += result.rows_quarantined
+            totals["duplicate"] += result.rows_duplicate
+    if len(paths) > 1:
+        _say(
+            f"{len(paths)} files: {totals['loaded']} rows loaded, {totals['quarantined']} "
+            f"quarantined, {totals['duplicate']} duplicates skipped, {failures} failed"
+        )
+    return 1 if failures else 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    return _load_paths(args.kind, [Path(p) for p in args.files])
+
+
+# -- dbt and demo -----------------------------------------------------------------------------
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    from tickfeatures.dbt import run_dbt
+
+    return run_dbt(args.dbt_args).returncode
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tickfeatures.dbt import run_dbt
+
+    if config.active_database().embedded:
+        from tickfeatures.embedded import Cluster
+
+        _say(f"db: {Cluster().start()}")
+    with db.connect(autocommit=True) as conn:
+        applied = migrate.apply(conn, config.project_root() / "migrations")
+        _say(f"migrate: {len(applied)} applied" if applied else "migrate: up to date")
+        have = conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
+    if have == 0:
+        generate_args = argparse.Namespace(
+            kind="l2", symbols=None, start="2026-01-05T09:00:00+00:00", minutes=args.minutes,
+            seed=42, out=None,
+        )
+        if cmd_generate(generate_args) != 0:
+            return 1
+        bars_args = argparse.Namespace(
+            kind="bars", symbols=None, start="2026-01-02T00:00:00+00:00", days=7, seed=42,
+            out=None,
+        )
+        if cmd_generate(bars_args) != 0:
+            return 1
+    else:
+        _say(f"sample data: {have} snapshots already loaded")
+    build = run_dbt(["build", "--quiet"] if not args.verbose else ["build"])
+    if build.returncode != 0:
+        raise TickfeaturesError("dbt build failed (see its output above)")
+    _say("dbt build: ok")
+    with db.connect() as conn:
+        cur = conn.execute(
+            "select symbol, ts, mid_price, bid_ask_spread, spread_bps, microprice,"
+            " order_book_imbalance, price_impact_buy"
+            " from features.microstructure order by ts desc, symbol limit 6"
+        )
+        names = [d.name for d in cur.description or []]
+        rows = cur.fetchall()
+        count = conn.execute("select count(*) from features.microstructure").fetchone()[0]  # type: ignore[index]
+    _say(f"\nfeatures.microstructure: {count} rows; the latest:")
+    _say(" | ".join(names))
+    for row in rows:
+        _say(" | ".join(_fmt(v) for v in row))
+    _say(f'\nQuery them yourself: psql "$({Path(sys.argv[0]).name} db url)"')
+    return 0
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tickfeatures",
+        description="In-database feature engine for order-book snapshots and OHLCV bars.",
+        epilog=f"The active database is ${config.DSN_ENV} when set, else the embedded cluster.",
+    )
+    parser.add_argument("--version", action="version", version=f"tickfeatures {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("db", help="the embedded PostgreSQL cluster",
+                       description="Start, stop or inspect the embedded cluster in .tickfeatures/;"
+                                   " `url` and `env` describe the active database.")
+    p.add_argument("action", choices=["start", "stop", "status", "url", "env"],
+                   help="status exits 3 when stopped; env prints PG* exports for other tools")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("migrate", help="apply the SQL migrations in migrations/",
+                       description="Apply each numbered SQL file once, in a transaction.")
+    p.add_argument("--status", action="store_true", help="list migrations and their state")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("generate", help="generate deterministic sample data",
+                       description="Seeded sample L2 snapshots or M1 bars, as CSV or loaded.")
+    p.add_argument("kind", choices=["l2", "bars"])
+    p.add_argument("--symbols", help="comma-separated (default: EURUSD,GBPUSD for l2; "
+                                     "EURUSD,GBPUSD,USDJPY for bars)")
+    p.add_argument("--start", default="2026-01-05T09:00:00+00:00", help="ISO-8601 start (UTC)")
+    p.add_argument("--minutes", type=float, default=30.0, help="l2: minutes of snapshots")
+    p.add_argument("--days", type=float, default=7.0, help="bars: days of bars")
+    p.add_argument("--seed", type=int, default=42)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="write CSV here (.csv or .csv.gz)")
+    target.add_argument("--load", action="store_true", help="load into the active database")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("load", help="load CSV files into market.*",
+                       description="COPY wide CSV files (with a header, optionally .gz) into "
+                                   "market.l2_snapshots or market.bars_1m; every row is loaded, "
+                                   "quarantined with a reason, or skipped as an identical "
+                                   "duplicate.")
+    p.add_argument("kind", choices=["l2", "bars"])
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("dbt", help="run dbt against the active database",
+                       description="Run dbt with this project and the active database, e.g. "
+                                   "`tickfeatures dbt run --select ofi+`.")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt")
+    p.set_defaults(func=cmd_dbt)
+
+    p = sub.add_parser("demo", help="start, migrate, load sample data, build, show features",
+                       description="What `make demo` runs after installing: idempotent.")
+    p.add_argument("--minutes", type=float, default=30.0, help="minutes of sample L2 data")
+    p.add_argument("--verbose", action="store_true", help="show dbt's full output")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TickfeaturesError as exc:
+        print(f"tickfeatures: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except psycopg.Error as exc:
+        text = str(exc).strip()
+        print(f"tickfeatures: database error: {text.splitlines()[0] if text else exc!r}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tickfeatures: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

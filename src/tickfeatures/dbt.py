@@ -1,0 +1,58 @@
+"""Run dbt against the active database (embedded, or $TICKFEATURES_DSN)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from tickfeatures import config
+from tickfeatures.errors import TickfeaturesError
+
+# libpq variables read by profiles.yml, in the order they are exported.
+_LIBPQ_ENV = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "dbname": "PGDATABASE",
+    "sslmode": "PGSSLMODE",
+}
+
+
+def libpq_env(url: str | None = None) -> dict[str, str]:
+    """PG* variables describing the active database, for dbt's profile and other tools."""
+    url = url or config.active_database().url
+    try:
+        params = conninfo_to_dict(url)
+    except Exception as exc:  # psycopg raises ProgrammingError for malformed strings
+        raise TickfeaturesError(f"cannot parse the connection string: {exc}") from None
+    env = {var: str(params[key]) for key, var in _LIBPQ_ENV.items() if params.get(key)}
+    env.setdefault("PGHOST", "localhost")
+    env.setdefault("PGPORT", "5432")
+    env.setdefault("PGDATABASE", env.get("PGUSER", os.environ.get("USER", "postgres")))
+    return env
+
+
+def dbt_executable() -> str:
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise TickfeaturesError("dbt is not installed in this environment; run `make venv`")
+    return found
+
+
+def run_dbt(args: list[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    root = config.project_root()
+    env = {**os.environ, **libpq_env()}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    cmd = [dbt_executable(), *args]
+    if args and args[0] not in {"--version", "--help", "-h"}:
+        cmd += ["--project-dir", str(root), "--profiles-dir", str(root)]
+    return subprocess.run(cmd, cwd=root, env=env, text=True, capture_output=capture, check=False)
