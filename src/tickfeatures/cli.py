@@ -32,6 +32,7 @@ def _info(message: str) -> None:
 
 # -- db ---------------------------------------------------------------------------------------
 
+
 def cmd_db(args: argparse.Namespace) -> int:
     from tickfeatures.embedded import Cluster
 
@@ -64,6 +65,7 @@ def _shell_quote(value: str) -> str:
 
 # -- migrate ----------------------------------------------------------------------------------
 
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     directory = config.project_root() / "migrations"
     with db.connect(autocommit=True) as conn:
@@ -83,6 +85,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 # -- generate ---------------------------------------------------------------------------------
 
+
 def _parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -97,14 +100,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     specs = generate.load_symbols(config.project_root() / "seeds" / "symbols.csv")
     default = ["EURUSD", "GBPUSD"] if args.kind == "l2" else ["EURUSD", "GBPUSD", "USDJPY"]
     names = args.symbols.split(",") if args.symbols else default
-    symbols = [specs.get(n) or generate.default_symbol(n) for n in names if n]
+    symbols = generate.resolve_symbols([n.strip() for n in names if n.strip()], specs)
     start = _parse_time(args.start)
     if args.kind == "l2":
         rows = generate.generate_l2(symbols, start, timedelta(minutes=args.minutes), seed=args.seed)
         columns = schema.L2_COLUMNS
     else:
-        rows = generate.generate_bars(symbols, start, start + timedelta(days=args.days),
-                                      seed=args.seed)
+        rows = generate.generate_bars(
+            symbols, start, start + timedelta(days=args.days), seed=args.seed
+        )
         columns = schema.BAR_COLUMNS
     if args.out:
         n = generate.write_csv(rows, columns, Path(args.out))
@@ -120,6 +124,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # -- load -------------------------------------------------------------------------------------
+
 
 def _load_paths(kind: str, paths: Sequence[Path]) -> int:
     from tickfeatures.load import load_file
@@ -163,6 +168,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 # -- dbt and demo -----------------------------------------------------------------------------
 
+
 def cmd_dbt(args: argparse.Namespace) -> int:
     from tickfeatures.dbt import run_dbt
 
@@ -182,13 +188,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         have = conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
     if have == 0:
         generate_args = argparse.Namespace(
-            kind="l2", symbols=None, start="2026-01-05T09:00:00+00:00", minutes=args.minutes,
-            seed=42, out=None,
+            kind="l2",
+            symbols=None,
+            start="2026-01-05T09:00:00+00:00",
+            minutes=args.minutes,
+            seed=42,
+            out=None,
         )
         if cmd_generate(generate_args) != 0:
             return 1
         bars_args = argparse.Namespace(
-            kind="bars", symbols=None, start="2026-01-02T00:00:00+00:00", days=7, seed=42,
+            kind="bars",
+            symbols=None,
+            start="2026-01-02T00:00:00+00:00",
+            days=7,
+            seed=42,
             out=None,
         )
         if cmd_generate(bars_args) != 0:
@@ -224,6 +238,7 @@ def _fmt(value: object) -> str:
 
 # -- parser -----------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tickfeatures",
@@ -234,23 +249,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("db", help="the embedded PostgreSQL cluster",
-                       description="Start, stop or inspect the embedded cluster in .tickfeatures/;"
-                                   " `url` and `env` describe the active database.")
-    p.add_argument("action", choices=["start", "stop", "status", "url", "env"],
-                   help="status exits 3 when stopped; env prints PG* exports for other tools")
+    p = sub.add_parser(
+        "db",
+        help="the embedded PostgreSQL cluster",
+        description="Start, stop or inspect the embedded cluster in .tickfeatures/;"
+        " `url` and `env` describe the active database.",
+    )
+    p.add_argument(
+        "action",
+        choices=["start", "stop", "status", "url", "env"],
+        help="status exits 3 when stopped; env prints PG* exports for other tools",
+    )
     p.set_defaults(func=cmd_db)
 
-    p = sub.add_parser("migrate", help="apply the SQL migrations in migrations/",
-                       description="Apply each numbered SQL file once, in a transaction.")
+    p = sub.add_parser(
+        "migrate",
+        help="apply the SQL migrations in migrations/",
+        description="Apply each numbered SQL file once, in a transaction.",
+    )
     p.add_argument("--status", action="store_true", help="list migrations and their state")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("generate", help="generate deterministic sample data",
-                       description="Seeded sample L2 snapshots or M1 bars, as CSV or loaded.")
+    p = sub.add_parser(
+        "generate",
+        help="generate deterministic sample data",
+        description="Seeded sample L2 snapshots or M1 bars, as CSV or loaded.",
+    )
     p.add_argument("kind", choices=["l2", "bars"])
-    p.add_argument("--symbols", help="comma-separated (default: EURUSD,GBPUSD for l2; "
-                                     "EURUSD,GBPUSD,USDJPY for bars)")
+    p.add_argument(
+        "--symbols",
+        help="comma-separated (default: EURUSD,GBPUSD for l2; EURUSD,GBPUSD,USDJPY for bars)",
+    )
     p.add_argument("--start", default="2026-01-05T09:00:00+00:00", help="ISO-8601 start (UTC)")
     p.add_argument("--minutes", type=float, default=30.0, help="l2: minutes of snapshots")
     p.add_argument("--days", type=float, default=7.0, help="bars: days of bars")
@@ -260,23 +289,32 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--load", action="store_true", help="load into the active database")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("load", help="load CSV files into market.*",
-                       description="COPY wide CSV files (with a header, optionally .gz) into "
-                                   "market.l2_snapshots or market.bars_1m; every row is loaded, "
-                                   "quarantined with a reason, or skipped as an identical "
-                                   "duplicate.")
+    p = sub.add_parser(
+        "load",
+        help="load CSV files into market.*",
+        description="COPY wide CSV files (with a header, optionally .gz) into "
+        "market.l2_snapshots or market.bars_1m; every row is loaded, "
+        "quarantined with a reason, or skipped as an identical "
+        "duplicate.",
+    )
     p.add_argument("kind", choices=["l2", "bars"])
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_load)
 
-    p = sub.add_parser("dbt", help="run dbt against the active database",
-                       description="Run dbt with this project and the active database, e.g. "
-                                   "`tickfeatures dbt run --select ofi+`.")
+    p = sub.add_parser(
+        "dbt",
+        help="run dbt against the active database",
+        description="Run dbt with this project and the active database, e.g. "
+        "`tickfeatures dbt run --select ofi+`.",
+    )
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt")
     p.set_defaults(func=cmd_dbt)
 
-    p = sub.add_parser("demo", help="start, migrate, load sample data, build, show features",
-                       description="What `make demo` runs after installing: idempotent.")
+    p = sub.add_parser(
+        "demo",
+        help="start, migrate, load sample data, build, show features",
+        description="What `make demo` runs after installing: idempotent.",
+    )
     p.add_argument("--minutes", type=float, default=30.0, help="minutes of sample L2 data")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_demo)
@@ -293,8 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except psycopg.Error as exc:
         text = str(exc).strip()
-        print(f"tickfeatures: database error: {text.splitlines()[0] if text else exc!r}",
-              file=sys.stderr)
+        print(
+            f"tickfeatures: database error: {text.splitlines()[0] if text else exc!r}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("tickfeatures: interrupted", file=sys.stderr)

@@ -22,7 +22,11 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        hint = " (is it running? `tickfeatures db start`)" if active.embedded and url == active.url else ""
+        hint = (
+            " (is it running? `tickfeatures db start`)"
+            if active.embedded and url == active.url
+            else ""
+        )
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
         raise TickfeaturesError(f"cannot connect to {redact(url)}: {reason}{hint}") from None
     except psycopg.ProgrammingError as exc:

@@ -50,7 +50,6 @@ class Cluster:
         self.root = root or config.project_root()
         self.port = config.embedded_port() if port is None else port
         self.state_dir = self.root / ".tickfeatures"
-        self.log_file = self.state_dir / "postgres.log"
 
     # -- paths and users -------------------------------------------------------------------
 
@@ -63,6 +62,10 @@ class Cluster:
         link = self.state_dir / "pgdata"
         return link.resolve() if link.is_symlink() else link
 
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / "postgres.log"
+
     def _runtime_prefix(self) -> list[str]:
         return ["runuser", "-u", RUNTIME_USER, "--"] if self.as_root else []
 
@@ -73,8 +76,17 @@ class Cluster:
             pwd.getpwnam(RUNTIME_USER)
         except KeyError:
             _run(
-                ["useradd", "--system", "--user-group", "--no-create-home",
-                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", RUNTIME_USER],
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    RUNTIME_USER,
+                ],
                 what=f"creating the OS user {RUNTIME_USER}",
             )
 
@@ -92,7 +104,7 @@ class Cluster:
             # e.g. a checkout under /root: the unprivileged user cannot reach it.
             digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:12]
             target = FALLBACK_DATA_ROOT / digest / "pgdata"
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.mkdir(mode=0o700, parents=True, exist_ok=True)
             link.symlink_to(target)
         else:
             link.mkdir(mode=0o700)
@@ -108,7 +120,9 @@ class Cluster:
         sharedir = Path(_output([str(PG_BINDIR / "pg_config"), "--sharedir"]))
         for ext, provider in REQUIRED_EXTENSIONS.items():
             if not (sharedir / "extension" / f"{ext}.control").is_file():
-                raise TickfeaturesError(f"extension {ext} is not installed; it comes from {provider}")
+                raise TickfeaturesError(
+                    f"extension {ext} is not installed; it comes from {provider}"
+                )
 
     def _pid_from_file(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"
@@ -117,14 +131,20 @@ class Cluster:
         except (FileNotFoundError, IndexError):
             return None
         except PermissionError:
-            raise TickfeaturesError(f"cannot read {pid_file}; run as root or as {RUNTIME_USER}") from None
+            raise TickfeaturesError(
+                f"cannot read {pid_file}; run as root or as {RUNTIME_USER}"
+            ) from None
         return int(first) if first.strip().isdigit() else None
 
     def status(self) -> Status:
         pid = self._pid_from_file()
         running = pid is not None and _is_postgres(pid)
-        return Status(running=running, pid=pid if running else None, port=self._running_port(),
-                      data_dir=self.data_dir)
+        return Status(
+            running=running,
+            pid=pid if running else None,
+            port=self._running_port(),
+            data_dir=self.data_dir,
+        )
 
     def _running_port(self) -> int:
         try:
@@ -145,6 +165,7 @@ class Cluster:
         self._prepare_dirs()
         data = self.data_dir
         self._chown(self.state_dir)
+        self._chown(data.parent)
         self._chown(data)
         notes = []
         pid_file = data / "postmaster.pid"
@@ -162,13 +183,26 @@ class Cluster:
             self.log_file.touch()
             self._chown(self.log_file)
         result = subprocess.run(
-            [*self._runtime_prefix(), str(PG_BINDIR / "pg_ctl"), "start", "-w", "-t", "60",
-             "-D", str(data), "-l", str(self.log_file)],
-            capture_output=True, text=True, check=False,
+            [
+                *self._runtime_prefix(),
+                str(PG_BINDIR / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(data),
+                "-l",
+                str(self.log_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise TickfeaturesError(
-                f"PostgreSQL did not start: {_last_error_line(self.log_file)} (log: {self.log_file})"
+                f"PostgreSQL did not start: {_last_error_line(self.log_file)}"
+                f" (log: {self.log_file})"
             )
         self._ensure_database(self.port)
         notes.append(f"running on 127.0.0.1:{self.port}")
@@ -179,17 +213,34 @@ class Cluster:
         if not current.running:
             return "not running"
         _run(
-            [*self._runtime_prefix(), str(PG_BINDIR / "pg_ctl"), "stop", "-m", "fast", "-w",
-             "-D", str(self.data_dir)],
+            [
+                *self._runtime_prefix(),
+                str(PG_BINDIR / "pg_ctl"),
+                "stop",
+                "-m",
+                "fast",
+                "-w",
+                "-D",
+                str(self.data_dir),
+            ],
             what="stopping PostgreSQL",
         )
         return "stopped"
 
     def _initdb(self, data: Path) -> None:
         _run(
-            [*self._runtime_prefix(), str(PG_BINDIR / "initdb"), "-D", str(data),
-             "-U", config.SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
-             "--no-instructions"],
+            [
+                *self._runtime_prefix(),
+                str(PG_BINDIR / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                config.SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ],
             what="initdb",
         )
 
@@ -217,9 +268,7 @@ class Cluster:
                 fh.write(include)
         # Loopback only, trust: the embedded cluster is a local development database.
         hba = data / "pg_hba.conf"
-        hba.write_text(
-            "host all all 127.0.0.1/32 trust\n"
-        )
+        hba.write_text("host all all 127.0.0.1/32 trust\n")
         self._chown(hba)
 
     def _ensure_database(self, port: int) -> None:
@@ -232,7 +281,9 @@ class Cluster:
                 if not exists:
                     conn.execute(f'create database "{config.DATABASE}"')
         except psycopg.OperationalError as exc:
-            raise TickfeaturesError(f"cannot reach the embedded cluster: {_first_line(exc)}") from None
+            raise TickfeaturesError(
+                f"cannot reach the embedded cluster: {_first_line(exc)}"
+            ) from None
 
 
 def _traversable_by_others(path: Path) -> bool:

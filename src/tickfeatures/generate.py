@@ -11,7 +11,8 @@ L2 snapshots (rows in :data:`tickfeatures.schema.L2_COLUMNS` order):
 * the best bid follows a random walk on the symbol's tick grid, with the spread usually 1-3 ticks;
 * 10 levels per side, each one or more ticks further out than the previous one;
 * sizes are lognormal, scaled from the symbol's ``impact_order_size`` and a bit larger deeper in;
-* timestamps every ``cadence_ms`` with +-30 % jitter, plus occasional gaps of 2-30 s;
+* timestamps every ``cadence_ms`` with +-30 % jitter (around ``start + 0.3 * cadence +
+  i * cadence``, so never before ``start``), plus occasional gaps of 2-30 s;
 * anomalies a feature engine must cope with: missing deep levels (price and size ``None``),
   zero level-1 sizes, crossed or locked books, and repeated timestamps (half of them exact
   duplicates of the previous row, half a different book).
@@ -64,6 +65,7 @@ DEFAULT_ASSET_CLASS = "unknown"
 # ---------------------------------------------------------------------------------------------
 _BLOCK = 50_000  # steps (L2) or calendar minutes (bars) drawn per block
 _EMIT_SLICE = 4_096  # rows converted to Python objects at a time
+_GZIP_LEVEL = 3  # ~25 % of the raw size at a fraction of level 9's cost
 _STREAM_L2 = 1
 _STREAM_BARS = 2
 _STREAM_START = 3
@@ -256,45 +258,40 @@ def _move_params(spec: SymbolSpec, start_ticks: int, cadence_ms: int) -> tuple[f
     return p_move, lam
 
 
-def _l2_symbol(
-    spec: SymbolSpec, start_us: int, duration_us: int, seed: int, cadence_ms: int
-) -> Iterator[tuple]:
-    """One symbol's snapshots, sorted by ts, generated in blocks of ``_BLOCK`` steps."""
-    if duration_us <= 0:
-        return
-    rng = _rng(seed, _STREAM_L2, spec.symbol)
-    decimals, tick_units = _tick_grid(spec.tick_size)
-    profile = _profile(spec)
-    size_decimals = profile.size_decimals
-    min_size = 10.0**-size_decimals
-    size_scale = spec.impact_order_size / 3.0 * (1.0 + _SIZE_DEPTH_SLOPE * np.arange(LEVELS))
-    size_mu = np.log(size_scale) - _SIZE_SIGMA**2 / 2.0
-    start_ticks = _start_ticks(spec, spec.tick_size)
-    p_move, lam = _move_params(spec, start_ticks, cadence_ms)
-    cadence_us = cadence_ms * 1000
-    jitter_us = int(cadence_us * _JITTER_FRACTION)
-    symbol = spec.symbol
-    n = _BLOCK
-    offsets = np.arange(n, dtype=np.int64)
-    level_idx = np.arange(LEVELS)
+class _L2Walker:
+    """State of one symbol's book simulation; :meth:`block` draws the next ``_BLOCK`` steps."""
 
-    best_bid = start_ticks
-    gap_total = 0
-    step0 = 0
-    prev_ts: int | None = None  # relative to start
-    prev_book: np.ndarray | None = None
+    def __init__(self, spec: SymbolSpec, seed: int, cadence_ms: int) -> None:
+        self.rng = _rng(seed, _STREAM_L2, spec.symbol)
+        self.decimals, self.tick_units = _tick_grid(spec.tick_size)
+        self.size_decimals = _profile(spec).size_decimals
+        self.min_size = 10.0**-self.size_decimals
+        size_scale = spec.impact_order_size / 3.0 * (1.0 + _SIZE_DEPTH_SLOPE * np.arange(LEVELS))
+        self.size_mu = np.log(size_scale) - _SIZE_SIGMA**2 / 2.0
+        start_ticks = _start_ticks(spec, spec.tick_size)
+        self.p_move, self.lam = _move_params(spec, start_ticks, cadence_ms)
+        self.cadence_us = cadence_ms * 1000
+        self.jitter_us = int(self.cadence_us * _JITTER_FRACTION)
+        self.best_bid = start_ticks
+        self.gap_total = 0
+        self.step0 = 0
+        self.prev_ts: int | None = None
+        self.prev_book: np.ndarray | None = None
 
-    while True:
-        # -- draws: fixed order and fixed sizes per block (determinism, prefix stability) ------
-        moving = rng.random(n) < p_move
+    def block(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ts, book)``: int64 microseconds since start and an ``(n, 40)`` float array in
+        L2 level-column order with NaN for missing levels."""
+        rng, n = self.rng, _BLOCK
+        # Draws: fixed order and fixed sizes per block (determinism and prefix stability).
+        moving = rng.random(n) < self.p_move
         sign = rng.integers(0, 2, n) * 2 - 1
-        magnitude = 1 + rng.poisson(lam, n)
+        magnitude = 1 + rng.poisson(self.lam, n)
         spread = rng.choice(_SPREAD_TICKS, size=n, p=_SPREAD_PROBS)
         bid_gaps = 1 + rng.poisson(_LEVEL_GAP_LAMBDA, (n, LEVELS - 1))
         ask_gaps = 1 + rng.poisson(_LEVEL_GAP_LAMBDA, (n, LEVELS - 1))
-        bid_sizes = rng.lognormal(size_mu, _SIZE_SIGMA, (n, LEVELS))
-        ask_sizes = rng.lognormal(size_mu, _SIZE_SIGMA, (n, LEVELS))
-        jitter = rng.integers(0, 2 * jitter_us + 1, n)  # +-jitter around step + jitter_us
+        bid_sizes = rng.lognormal(self.size_mu, _SIZE_SIGMA, (n, LEVELS))
+        ask_sizes = rng.lognormal(self.size_mu, _SIZE_SIGMA, (n, LEVELS))
+        jitter = rng.integers(0, 2 * self.jitter_us + 1, n)  # around step + jitter_us
         is_gap = rng.random(n) < _P_GAP
         gap_len = rng.integers(_GAP_MIN_US, _GAP_MAX_US + 1, n)
         is_missing = rng.random(n) < _P_MISSING
@@ -307,12 +304,11 @@ def _l2_symbol(
         is_repeat = rng.random(n) < _P_REPEAT_TS
         is_exact = rng.random(n) < _P_EXACT_DUPLICATE
 
-        # -- prices in ticks -----------------------------------------------------------------
+        # Prices in ticks: best bid random walk, spread, strictly monotone deeper levels.
         steps = np.where(moving, sign * magnitude, 0)
-        bids = np.maximum(best_bid + np.cumsum(steps), _MIN_BID_TICKS)
-        best_bid = int(bids[-1])
-        asks = bids + spread
-        asks = asks - np.where(is_crossed, spread + cross_extra, 0)
+        bids = np.maximum(self.best_bid + np.cumsum(steps), _MIN_BID_TICKS)
+        self.best_bid = int(bids[-1])
+        asks = bids + spread - np.where(is_crossed, spread + cross_extra, 0)
         bid_ticks = np.empty((n, LEVELS), dtype=np.int64)
         ask_ticks = np.empty((n, LEVELS), dtype=np.int64)
         bid_ticks[:, 0] = bids
@@ -321,55 +317,59 @@ def _l2_symbol(
         ask_ticks[:, 1:] = asks[:, None] + np.cumsum(ask_gaps, axis=1)
 
         book = np.empty((n, 4 * LEVELS), dtype=np.float64)
-        book[:, 0:LEVELS] = _prices(bid_ticks, tick_units, decimals)
-        book[:, LEVELS : 2 * LEVELS] = np.maximum(np.round(bid_sizes, size_decimals), min_size)
-        book[:, 2 * LEVELS : 3 * LEVELS] = _prices(ask_ticks, tick_units, decimals)
-        book[:, 3 * LEVELS :] = np.maximum(np.round(ask_sizes, size_decimals), min_size)
+        bid_px, bid_sz, ask_px, ask_sz = (book[:, k * LEVELS : (k + 1) * LEVELS] for k in range(4))
+        bid_px[:] = _prices(bid_ticks, self.tick_units, self.decimals)
+        ask_px[:] = _prices(ask_ticks, self.tick_units, self.decimals)
+        bid_sz[:] = np.maximum(np.round(bid_sizes, self.size_decimals), self.min_size)
+        ask_sz[:] = np.maximum(np.round(ask_sizes, self.size_decimals), self.min_size)
 
-        # -- anomalies ---------------------------------------------------------------------
-        book[is_zero & (zero_side == 0), LEVELS] = 0.0
-        book[is_zero & (zero_side == 1), 3 * LEVELS] = 0.0
-        missing = is_missing[:, None] & (level_idx[None, :] >= (first_missing - 1)[:, None])
+        # Anomalies: zero level-1 size, missing deepest levels on one side.
+        bid_sz[is_zero & (zero_side == 0), 0] = 0.0
+        ask_sz[is_zero & (zero_side == 1), 0] = 0.0
+        levels = np.arange(LEVELS)
+        missing = is_missing[:, None] & (levels[None, :] >= (first_missing - 1)[:, None])
         bid_missing = missing & (missing_side == 0)[:, None]
         ask_missing = missing & (missing_side == 1)[:, None]
-        for lo, mask in (
-            (0, bid_missing),
-            (LEVELS, bid_missing),
-            (2 * LEVELS, ask_missing),
-            (3 * LEVELS, ask_missing),
-        ):
-            block = book[:, lo : lo + LEVELS]
-            block[mask] = np.nan
+        bid_px[bid_missing] = np.nan
+        bid_sz[bid_missing] = np.nan
+        ask_px[ask_missing] = np.nan
+        ask_sz[ask_missing] = np.nan
 
-        # -- timestamps (relative to start, microseconds) -----------------------------------
-        gap_cum = gap_total + np.cumsum(np.where(is_gap, gap_len, 0))
-        gap_total = int(gap_cum[-1])
-        ts = (step0 + offsets) * cadence_us + gap_cum + jitter
-        step0 += n
+        # Timestamps relative to start: grid + jitter + accumulated gaps.
+        gap_cum = self.gap_total + np.cumsum(np.where(is_gap, gap_len, 0))
+        self.gap_total = int(gap_cum[-1])
+        ts = (self.step0 + np.arange(n, dtype=np.int64)) * self.cadence_us + gap_cum + jitter
+        self.step0 += n
 
+        # Repeated timestamps, half of them exact duplicates of the previous snapshot.
         for i in np.flatnonzero(is_repeat).tolist():
-            if i == 0:
-                if prev_ts is None:
-                    continue  # the very first snapshot has nothing to repeat
-                ts[0] = prev_ts
-                if is_exact[0] and prev_book is not None:
-                    book[0] = prev_book
-            else:
+            if i > 0:
                 ts[i] = ts[i - 1]
                 if is_exact[i]:
                     book[i] = book[i - 1]
+            elif self.prev_ts is not None and self.prev_book is not None:
+                ts[0] = self.prev_ts
+                if is_exact[0]:
+                    book[0] = self.prev_book
+        self.prev_ts = int(ts[-1])
+        self.prev_book = book[-1].copy()
+        return ts, book
 
-        # -- cut at the end of the requested window ------------------------------------------
+
+def _l2_symbol(
+    spec: SymbolSpec, start_us: int, duration_us: int, seed: int, cadence_ms: int
+) -> Iterator[tuple]:
+    """One symbol's snapshots in ``[start, start + duration)``, sorted by ts."""
+    if duration_us <= 0:
+        return
+    walker = _L2Walker(spec, seed, cadence_ms)
+    while True:
+        ts, book = walker.block()
         done = bool(ts[-1] >= duration_us)
         if done:
             keep = int(np.searchsorted(ts, duration_us, side="left"))
-            ts = ts[:keep]
-            book = book[:keep]
-        if len(ts):
-            prev_ts = int(ts[-1])
-            prev_book = book[-1].copy()
-
-            yield from _l2_tuples(symbol, ts + start_us, book)
+            ts, book = ts[:keep], book[:keep]
+        yield from _l2_tuples(spec.symbol, ts + start_us, book)
         if done:
             return
 
@@ -517,7 +517,7 @@ def write_csv(rows: Iterable[tuple], columns: Sequence[str], path: Path) -> int:
     if path.name.endswith(".gz"):
         raw = open(path, "wb")
         binary: io.BufferedIOBase = gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0
+            filename="", mode="wb", fileobj=raw, compresslevel=_GZIP_LEVEL, mtime=0
         )
     else:
         raw = None

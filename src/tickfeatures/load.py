@@ -92,6 +92,41 @@ def read_header(path: Path) -> list[str]:
     return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
 
 
+ALIASES = {
+    "ts": ("timestamp", "time", "datetime", "date_time", "ts_event", "snapshot_time"),
+    "symbol": ("pair", "instrument", "ticker", "sym", "currency_pair"),
+}
+
+
+def _summarise(columns: list[str]) -> str:
+    """'bid_price_1..10' for a whole family of levels, else the names."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in columns:
+        stem, _, level = name.rpartition("_")
+        family = [f"{stem}_{i}" for i in range(1, schema.LEVELS + 1)]
+        if level.isdigit() and all(f in columns for f in family):
+            if stem not in seen:
+                out.append(f"{stem}_1..{schema.LEVELS}")
+                seen.add(stem)
+        else:
+            out.append(name)
+    return ", ".join(out)
+
+
+def _near_matches(missing: list[str], header: list[str]) -> list[str]:
+    spare = [h for h in header if h not in missing]
+    hints: list[str] = []
+    used: set[str] = set()
+    for name in missing:
+        aliases = [h for h in spare if h.lower() in ALIASES.get(name, ())]
+        close = aliases or difflib.get_close_matches(name, spare, n=1, cutoff=0.75)
+        if close and close[0] not in used:
+            hints.append(f"{close[0]} (for {name}?)")
+            used.add(close[0])
+    return hints
+
+
 def check_header(spec: TableSpec, header: list[str], path: Path) -> None:
     """One clear error listing the required columns that are missing and near matches."""
     if not header:
@@ -99,15 +134,9 @@ def check_header(spec: TableSpec, header: list[str], path: Path) -> None:
     missing = [c for c in spec.columns if c not in header]
     if not missing:
         return
-    hints = []
-    for name in missing:
-        close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
-        if close:
-            hints.append(f"{name}~{close[0]}")
+    hints = _near_matches(missing, header)
     near = f"; near matches in the file: {', '.join(hints)}" if hints else ""
-    raise TickfeaturesError(
-        f"{path.name}: missing required column(s) {', '.join(missing)}{near}"
-    )
+    raise TickfeaturesError(f"{path.name}: missing required column(s) {_summarise(missing)}{near}")
 
 
 def _column_type(spec: TableSpec, name: str) -> sql.Composable:
@@ -125,7 +154,10 @@ def _staging_name(index: int) -> sql.Identifier:
 
 
 def _copy_into_stage(
-    cur: psycopg.Cursor, spec: TableSpec, header: list[str], path: Path,
+    cur: psycopg.Cursor,
+    spec: TableSpec,
+    header: list[str],
+    path: Path,
     progress: Callable[[int], None] | None,
 ) -> None:
     stage_cols = [
@@ -151,9 +183,7 @@ def _copy_into_stage(
 
 
 def _row(alias: str, columns: Iterable[str]) -> sql.Composable:
-    return sql.SQL("row({})").format(
-        sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
-    )
+    return sql.SQL("row({})").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns))
 
 
 def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> FileResult:
@@ -170,43 +200,52 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
         prices=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.price_columns),
     )
     # The fate of every staged row: NULL means insert.
-    cur.execute(sql.SQL(
-        "create temp table _tf_fate on commit drop as "
-        "select s.line_no, {reason} as reason from _tf_stage as s"
-    ).format(reason=reason))
+    cur.execute(
+        sql.SQL(
+            "create temp table _tf_fate on commit drop as "
+            "select s.line_no, {reason} as reason from _tf_stage as s"
+        ).format(reason=reason)
+    )
     cur.execute("create index on _tf_fate (line_no)")
     # Duplicates of a (symbol, ts) inside the file: the first occurrence wins.
-    cur.execute(sql.SQL(
-        "with keyed as ("
-        "  select s.*, row_number() over (partition by s.symbol, s.ts order by s.line_no) as rn"
-        "  from _tf_stage as s join _tf_fate as f using (line_no)"
-        "  where f.reason is null"
-        "), later as ("
-        "  select k.line_no,"
-        "    case when {later_row} is not distinct from {first_row} then 'identical duplicate'"
-        "    else 'conflicting duplicate of (symbol, ts) at line ' || (first.line_no + 1) end"
-        "    as reason"
-        "  from keyed as k join keyed as first"
-        "    on first.symbol = k.symbol and first.ts = k.ts and first.rn = 1"
-        "  where k.rn > 1"
-        ") update _tf_fate as f set reason = later.reason from later"
-        " where f.line_no = later.line_no"
-    ).format(later_row=_row("k", value_cols), first_row=_row("first", value_cols)))
+    cur.execute(
+        sql.SQL(
+            "with keyed as ("
+            "  select s.*, row_number() over (partition by s.symbol, s.ts order by s.line_no) as rn"
+            "  from _tf_stage as s join _tf_fate as f using (line_no)"
+            "  where f.reason is null"
+            "), later as ("
+            "  select k.line_no,"
+            "    case when {later_row} is not distinct from {first_row} then 'identical duplicate'"
+            "    else 'conflicting duplicate of (symbol, ts) at line ' || (first.line_no + 1) end"
+            "    as reason"
+            "  from keyed as k join keyed as first"
+            "    on first.symbol = k.symbol and first.ts = k.ts and first.rn = 1"
+            "  where k.rn > 1"
+            ") update _tf_fate as f set reason = later.reason from later"
+            " where f.line_no = later.line_no"
+        ).format(later_row=_row("k", value_cols), first_row=_row("first", value_cols))
+    )
     # Rows whose (symbol, ts) is already in the table.
-    cur.execute(sql.SQL(
-        "update _tf_fate as f set reason = case"
-        "  when {staged} is not distinct from {existing} then 'identical duplicate'"
-        "  else 'conflicting duplicate of an existing (symbol, ts)' end"
-        " from _tf_stage as s join {target} as m on m.symbol = s.symbol and m.ts = s.ts"
-        " where f.line_no = s.line_no and f.reason is null"
-    ).format(staged=_row("s", value_cols), existing=_row("m", value_cols), target=target))
-    cur.execute(sql.SQL(
-        "insert into {target} ({cols}) select {scols} from _tf_stage as s"
-        " join _tf_fate as f using (line_no) where f.reason is null order by s.ts"
-    ).format(
-        target=target, cols=cols,
-        scols=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.columns),
-    ))
+    cur.execute(
+        sql.SQL(
+            "update _tf_fate as f set reason = case"
+            "  when {staged} is not distinct from {existing} then 'identical duplicate'"
+            "  else 'conflicting duplicate of an existing (symbol, ts)' end"
+            " from _tf_stage as s join {target} as m on m.symbol = s.symbol and m.ts = s.ts"
+            " where f.line_no = s.line_no and f.reason is null"
+        ).format(staged=_row("s", value_cols), existing=_row("m", value_cols), target=target)
+    )
+    cur.execute(
+        sql.SQL(
+            "insert into {target} ({cols}) select {scols} from _tf_stage as s"
+            " join _tf_fate as f using (line_no) where f.reason is null order by s.ts"
+        ).format(
+            target=target,
+            cols=cols,
+            scols=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.columns),
+        )
+    )
     loaded = cur.rowcount
     cur.execute(
         "insert into ops.quarantine (file_id, line_no, reason, record)"
@@ -215,9 +254,7 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
         " where f.reason is not null and f.reason <> 'identical duplicate'",
         (file_id,),
     )
-    cur.execute(
-        "select coalesce(f.reason, ''), count(*) from _tf_fate as f group by 1"
-    )
+    cur.execute("select coalesce(f.reason, ''), count(*) from _tf_fate as f group by 1")
     counts = dict(cur.fetchall())
     rows_in = sum(counts.values())
     duplicates = counts.pop("identical duplicate", 0)
@@ -229,8 +266,12 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
             f"quarantined + {duplicates} duplicates"
         )
     return FileResult(
-        path=Path(), status="loaded", rows_in=rows_in, rows_loaded=loaded,
-        rows_quarantined=quarantined, rows_duplicate=duplicates,
+        path=Path(),
+        status="loaded",
+        rows_in=rows_in,
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        rows_duplicate=duplicates,
         reasons={r: n for r, n in counts.items()},
     )
 
@@ -247,7 +288,9 @@ def _describe_copy_error(exc: psycopg.Error, path: Path) -> str:
 
 
 def load_file(
-    conn: psycopg.Connection, kind: str, path: Path,
+    conn: psycopg.Connection,
+    kind: str,
+    path: Path,
     progress: Callable[[int], None] | None = None,
 ) -> FileResult:
     spec = SPECS[kind]
@@ -262,10 +305,15 @@ def load_file(
             (kind, checksum),
         ).fetchone()
         if done:
-            return FileResult(path=path, status="skipped", file_id=done[0],
-                              error=f"already loaded as file {done[0]}")
+            return FileResult(
+                path=path,
+                status="skipped",
+                file_id=done[0],
+                error=f"already loaded as file {done[0]}",
+            )
         file_id = conn.execute(
-            "insert into ops.ingest_files (kind, file_name, file_path, checksum, size_bytes, status)"
+            "insert into ops.ingest_files"
+            " (kind, file_name, file_path, checksum, size_bytes, status)"
             " values (%s, %s, %s, %s, %s, 'loading') returning file_id",
             (kind, path.name, str(path.resolve()), checksum, size),
         ).fetchone()[0]  # type: ignore[index]
@@ -279,8 +327,13 @@ def load_file(
                 "update ops.ingest_files set status = 'loaded', rows_in = %s, rows_loaded = %s,"
                 " rows_quarantined = %s, rows_duplicate = %s, finished_at = now()"
                 " where file_id = %s",
-                (result.rows_in, result.rows_loaded, result.rows_quarantined,
-                 result.rows_duplicate, file_id),
+                (
+                    result.rows_in,
+                    result.rows_loaded,
+                    result.rows_quarantined,
+                    result.rows_duplicate,
+                    file_id,
+                ),
             )
     except (TickfeaturesError, OSError, EOFError, gzip.BadGzipFile, psycopg.Error) as exc:
         if isinstance(exc, psycopg.Error):

@@ -1,0 +1,111 @@
+"""Shared fixtures: a fresh database for the run, on the embedded cluster or $TICKFEATURES_DSN.
+
+Integration tests need a real PostgreSQL with TimescaleDB, PL/Python and pg_cron; `make test`
+starts the embedded cluster first. An unreachable server fails the run; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tickfeatures import config
+
+ROOT = Path(__file__).resolve().parents[1]
+TF = [sys.executable, "-m", "tickfeatures.cli"]
+
+
+def server_url() -> str:
+    return os.environ.get(config.DSN_ENV) or config.embedded_url()
+
+
+def database_url(base: str, dbname: str) -> str:
+    return make_conninfo(base, dbname=dbname)
+
+
+def run_cli(
+    *args: str,
+    dsn: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    cwd: Path = ROOT,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, against `dsn` when given."""
+    full_env = {**os.environ, **(env or {})}
+    if dsn is not None:
+        full_env[config.DSN_ENV] = dsn
+    result = subprocess.run(
+        [*TF, *args], cwd=cwd, env=full_env, text=True, capture_output=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"tickfeatures {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+class FreshDatabase:
+    """Creates uniquely named databases on the test server and drops them at the end."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.created: list[str] = []
+
+    def create(self, prefix: str = "tf_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.base, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        self.created.append(name)
+        return database_url(self.base, name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.base, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[FreshDatabase]:
+    base = server_url()
+    try:
+        with psycopg.connect(base, connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"integration tests need a PostgreSQL server: {str(exc).strip().splitlines()[-1]}; "
+            f"run `make db-start` or set {config.DSN_ENV}",
+            pytrace=False,
+        )
+    factory = FreshDatabase(base)
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(databases: FreshDatabase) -> str:
+    """A fresh database with every migration applied through the CLI; shared by the session."""
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    return url
+
+
+@pytest.fixture()
+def fresh_db(databases: FreshDatabase) -> str:
+    """An empty database of its own for one test."""
+    return databases.create()
+
+
+def dbname(url: str) -> str:
+    return str(conninfo_to_dict(url)["dbname"])

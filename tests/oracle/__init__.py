@@ -1,0 +1,1 @@
+"""Independent pandas/numpy reference implementations ("oracles") of the feature families."""
