@@ -24,6 +24,7 @@ create table ops.quarantine (
     file_id bigint not null references ops.ingest_files (file_id),
     line_no bigint,
     reason text not null,
+    detail text,
     record jsonb not null,
     created_at timestamptz not null default now()
 );

@@ -203,7 +203,7 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
     cur.execute(
         sql.SQL(
             "create temp table _tf_fate on commit drop as "
-            "select s.line_no, {reason} as reason from _tf_stage as s"
+            "select s.line_no, {reason} as reason, null::text as detail from _tf_stage as s"
         ).format(reason=reason)
     )
     cur.execute("create index on _tf_fate (line_no)")
@@ -217,12 +217,12 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
             "), later as ("
             "  select k.line_no,"
             "    case when {later_row} is not distinct from {first_row} then 'identical duplicate'"
-            "    else 'conflicting duplicate of (symbol, ts) at line ' || (first.line_no + 1) end"
-            "    as reason"
+            "    else 'conflicting duplicate of (symbol, ts) in the file' end as reason,"
+            "    'first occurrence at line ' || (first.line_no + 1) as detail"
             "  from keyed as k join keyed as first"
             "    on first.symbol = k.symbol and first.ts = k.ts and first.rn = 1"
             "  where k.rn > 1"
-            ") update _tf_fate as f set reason = later.reason from later"
+            ") update _tf_fate as f set reason = later.reason, detail = later.detail from later"
             " where f.line_no = later.line_no"
         ).format(later_row=_row("k", value_cols), first_row=_row("first", value_cols))
     )
@@ -248,8 +248,8 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
     )
     loaded = cur.rowcount
     cur.execute(
-        "insert into ops.quarantine (file_id, line_no, reason, record)"
-        " select %s, s.line_no + 1, f.reason, to_jsonb(s) - 'line_no'"
+        "insert into ops.quarantine (file_id, line_no, reason, detail, record)"
+        " select %s, s.line_no + 1, f.reason, f.detail, to_jsonb(s) - 'line_no'"
         " from _tf_stage as s join _tf_fate as f using (line_no)"
         " where f.reason is not null and f.reason <> 'identical duplicate'",
         (file_id,),

@@ -62,7 +62,8 @@ def ledger(url: str) -> list[tuple]:
 def quarantine(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "select line_no, reason, record->>'symbol' from ops.quarantine order by quarantine_id"
+            "select line_no, reason, detail, record->>'symbol' from ops.quarantine"
+            " order by quarantine_id"
         ).fetchall()
 
 
@@ -91,11 +92,16 @@ def test_every_row_is_accounted_for(db: str, tmp_path: Path) -> None:
     assert "1 identical duplicates skipped" in result.stdout
     assert ledger(db) == [("mixed.csv", "loaded", 10, 4, 5, 1, None)]
     assert quarantine(db) == [
-        (5, "conflicting duplicate of (symbol, ts) at line 3", "EURUSD"),
-        (6, "missing symbol", None),
-        (7, "missing timestamp", "EURUSD"),
-        (8, "negative size", "EURUSD"),
-        (9, "non-positive price", "EURUSD"),
+        (
+            5,
+            "conflicting duplicate of (symbol, ts) in the file",
+            "first occurrence at line 3",
+            "EURUSD",
+        ),
+        (6, "missing symbol", None, None),
+        (7, "missing timestamp", None, "EURUSD"),
+        (8, "negative size", None, "EURUSD"),
+        (9, "non-positive price", None, "EURUSD"),
     ]
     assert count(db) == 4
 
@@ -115,7 +121,12 @@ def test_every_row_is_accounted_for(db: str, tmp_path: Path) -> None:
     )
     run_cli("load", "l2", str(overlap), dsn=db)
     assert ledger(db)[-1] == ("overlap.csv.gz", "loaded", 3, 1, 1, 1, None)
-    assert quarantine(db)[-1] == (3, "conflicting duplicate of an existing (symbol, ts)", "EURUSD")
+    assert quarantine(db)[-1] == (
+        3,
+        "conflicting duplicate of an existing (symbol, ts)",
+        None,
+        "EURUSD",
+    )
     assert count(db) == 5
 
 

@@ -182,8 +182,8 @@ def microstructure(
     ask_valid = ~np.isnan(ask_p) & ~np.isnan(ask_s)
     bid_size0 = np.where(bid_valid, bid_s, 0.0)
     ask_size0 = np.where(ask_valid, ask_s, 0.0)
-    bid_notional0 = np.where(bid_valid, bid_p * np.where(bid_valid, bid_s, 0.0), 0.0)
-    ask_notional0 = np.where(ask_valid, ask_p * np.where(ask_valid, ask_s, 0.0), 0.0)
+    bid_notional0 = np.where(bid_valid, bid_p * bid_s, 0.0)
+    ask_notional0 = np.where(ask_valid, ask_p * ask_s, 0.0)
 
     # Cumulative depth D^b_k, D^a_k (A6/A7), column k-1 holds levels 1..k.
     depth_bid = np.cumsum(bid_size0, axis=1)
@@ -237,12 +237,8 @@ def microstructure(
 
     # is_crossed = b_1 >= a_1 (locked counts as crossed); NULL if either is NULL.
     price_missing = np.isnan(b1) | np.isnan(a1)
-    with np.errstate(invalid="ignore"):
-        crossed_values = b1 >= a1
-    is_crossed = pd.array(
-        pd.arrays.BooleanArray(crossed_values & ~price_missing, price_missing.copy()),
-        dtype="boolean",
-    )
+    crossed_values = np.where(price_missing, False, b1 >= a1)
+    is_crossed = pd.arrays.BooleanArray(crossed_values, price_missing)
 
     out: dict[str, object] = {
         "symbol": snaps["symbol"],
@@ -327,7 +323,7 @@ NAN = math.nan
 _EUR_BID_SIZES = (1.25, 2.0, 1.75, 3.0, 2.5, 4.0, 3.5, 5.0, 4.5, 6.0)
 _EUR_ASK_SIZES = (0.75, 1.5, 2.25, 1.0, 3.0, 2.0, 4.0, 3.5, 5.0, 5.5)
 _ZZ_BID_SIZES = (0.3, 0.45, 0.2, 0.6, 0.35, 0.5, 0.8, 0.25, 0.4, 0.7)
-_ZZ_ASK_SIZES = (0.15, 0.35, 0.4, 0.55, 0.3, 0.65, 0.2, 0.9, 0.45, 0.6)
+_ZZ_ASK_SIZES = (0.15, 0.35, 0.4, 0.55, 0.5, 0.65, 0.2, 0.9, 0.3, 0.85)
 
 
 def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
@@ -368,9 +364,9 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
         # Bid level 3 and ask level 2 have a size but a NULL price: skipped and not counted.
         ("eur_size_no_price", "EURUSD",
          _set(eur_bids, 3, price=NAN), _set(eur_asks, 2, price=NAN)),
-        # Depth equal to Q exactly on both sides (dyadic sizes, exact in float).
+        # Ask depth equal to Q = 1 exactly (dyadic sizes, exact in float); bids 1.5.
         ("zz_depth_equals_q", "ZZTEST",
-         _zz_bids((0.375, 0.625)), _zz_asks((0.25, 0.25, 0.5))),
+         _zz_bids((0.375, 0.625, 0.5)), _zz_asks((0.25, 0.25, 0.5))),
         # NULL level-1 bid price (size present); the rest of the book is normal.
         ("eur_nan_bid1_price", "EURUSD", _set(eur_bids, 1, price=NAN, size=1.5), eur_asks),
         # A crossed book: best bid 100.05 above best ask 100.03.
@@ -381,7 +377,7 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
         ("eur_empty_bid", "EURUSD", [], eur_asks),
         # Zero sizes at level 1 on both sides (prices present).
         ("zz_zero_l1_both", "ZZTEST", _set(zz_bids, 1, size=0.0), _set(zz_asks, 1, size=0.0)),
-        # Zero sizes at level 1 on both sides (prices present).
+        # The same on EURUSD.
         ("eur_zero_l1_both", "EURUSD", _set(eur_bids, 1, size=0.0), _set(eur_asks, 1, size=0.0)),
         # Repeated prices across bid levels.
         ("zz_repeated_prices", "ZZTEST",
@@ -395,7 +391,7 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
         # A crossed book: b_1 = 1.10006 > a_1 = 1.10004.
         ("eur_crossed", "EURUSD",
          _eur_bids((1.5, 2.5, 1.0, 3.5, 2.0), best=1.10006),
-         _eur_asks((2.0, 1.75, 0.5, 2.25, 3.0), best=1.10004)),
+         _eur_asks((2.0, 1.25, 0.5, 2.25, 3.0), best=1.10004)),
         # A wholly empty ask side.
         ("zz_empty_ask", "ZZTEST", zz_bids, []),
         # A locked book: b_1 = a_1 = 1.10003.
