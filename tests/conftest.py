@@ -7,6 +7,8 @@ starts the embedded cluster first. An unreachable server fails the run; it is ne
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -109,3 +111,25 @@ def fresh_db(databases: FreshDatabase) -> str:
 
 def dbname(url: str) -> str:
     return str(conninfo_to_dict(url)["dbname"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """An empty project directory with its own cluster port; the cluster is removed after."""
+    (tmp_path / "dbt_project.yml").write_text("name: throwaway\n")
+    env = {
+        "TICKFEATURES_HOME": str(tmp_path),
+        "TICKFEATURES_PORT": str(_free_port()),
+        config.DSN_ENV: "",
+    }
+    yield tmp_path, env
+    run_cli("db", "stop", env=env, check=False)
+    data = tmp_path / ".tickfeatures" / "pgdata"
+    if data.is_symlink():
+        shutil.rmtree(data.resolve().parent, ignore_errors=True)

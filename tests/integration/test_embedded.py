@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.conftest import run_cli
-from tickfeatures import config
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture()
-def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """An empty project directory with its own cluster port; the cluster is removed after."""
-    (tmp_path / "dbt_project.yml").write_text("name: throwaway\n")
-    env = {
-        "TICKFEATURES_HOME": str(tmp_path),
-        "TICKFEATURES_PORT": str(_free_port()),
-        config.DSN_ENV: "",
-    }
-    yield tmp_path, env
-    run_cli("db", "stop", env=env, check=False)
-    data = tmp_path / ".tickfeatures" / "pgdata"
-    if data.is_symlink():
-        shutil.rmtree(data.resolve().parent, ignore_errors=True)
 
 
 def test_start_status_url_stop(project: tuple[Path, dict[str, str]]) -> None:

@@ -321,7 +321,7 @@ NAN = math.nan
 
 # Sizes of the "normal" books. EURUSD's Q is 5.0, ZZTEST's is the default 1.0.
 _EUR_BID_SIZES = (1.25, 2.0, 1.75, 3.0, 2.5, 4.0, 3.5, 5.0, 4.5, 6.0)
-_EUR_ASK_SIZES = (0.75, 1.5, 2.25, 1.0, 3.0, 2.0, 4.0, 3.5, 5.0, 5.5)
+_EUR_ASK_SIZES = (0.75, 1.5, 2.5, 1.0, 3.0, 2.0, 4.0, 3.5, 5.0, 5.5)
 _ZZ_BID_SIZES = (0.3, 0.45, 0.2, 0.6, 0.35, 0.5, 0.8, 0.25, 0.4, 0.7)
 _ZZ_ASK_SIZES = (0.15, 0.35, 0.4, 0.55, 0.5, 0.65, 0.2, 0.9, 0.3, 0.85)
 
@@ -333,11 +333,11 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
     zz_bids = _zz_bids(_ZZ_BID_SIZES)
     zz_asks = _zz_asks(_ZZ_ASK_SIZES)
     return [
-        # A normal 10-level book. Buy walk for Q=5: 0.75+1.5+2.25 then 0.5 of level 4.
+        # A normal 10-level book. Buy walk for Q=5: 0.75+1.5+2.5 then 0.25 of level 4.
         # Sell walk: 1.25+2.0+1.75 = 5 exactly, three levels.
         ("eur_normal", "EURUSD", eur_bids, eur_asks),
         # Same timestamp as eur_normal on purpose (distinct (symbol, ts) still).
-        # Buy walk for Q=1: 0.15+0.35+0.4 then 0.1 of level 4; sell: 0.3+0.45+0.2+0.05.
+        # Buy walk for Q=1: 0.15+0.35+0.4 then 0.1 of level 4; sell: 0.3+0.45+0.2 then 0.05.
         ("zz_normal", "ZZTEST", zz_bids, zz_asks),
         # A 10-level book with irregular gaps between prices; both walks use 5 levels.
         ("eur_gapped", "EURUSD",
