@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import psycopg
