@@ -187,9 +187,13 @@ def _row(alias: str, columns: Iterable[str]) -> sql.Composable:
 
 
 def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> FileResult:
+    """Set aside every row that must not be inserted, with its reason; insert the rest.
+
+    `_tf_rejects` holds only the rows set aside, usually few, so the insert is an anti-join
+    against a small table rather than a join of the whole file.
+    """
     value_cols = [c for c in spec.columns if c not in ("symbol", "ts")]
     target = sql.Identifier("market", spec.table)
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns)
     reason = sql.SQL(
         "case when s.symbol is null or s.symbol = '' then 'missing symbol'"
         " when s.ts is null then 'missing timestamp'"
@@ -199,66 +203,67 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
         sizes=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.size_columns),
         prices=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.price_columns),
     )
-    # The fate of every staged row: NULL means insert.
     cur.execute(
         sql.SQL(
-            "create temp table _tf_fate on commit drop as "
-            "select s.line_no, {reason} as reason, null::text as detail from _tf_stage as s"
+            "create temp table _tf_rejects on commit drop as"
+            " select line_no, reason, null::text as detail from ("
+            "  select s.line_no, {reason} as reason from _tf_stage as s"
+            " ) as checked where reason is not null"
         ).format(reason=reason)
     )
-    cur.execute("create index on _tf_fate (line_no)")
-    # Duplicates of a (symbol, ts) inside the file: the first occurrence wins.
+    cur.execute("create unique index on _tf_rejects (line_no)")
+    # Duplicates of a (symbol, ts) inside the file: the first valid occurrence wins.
     cur.execute(
         sql.SQL(
-            "with keyed as ("
+            "insert into _tf_rejects (line_no, reason, detail)"
+            " with repeated as ("
+            "  select s.symbol, s.ts from _tf_stage as s group by s.symbol, s.ts"
+            "  having count(*) > 1"
+            "), keyed as ("
             "  select s.*, row_number() over (partition by s.symbol, s.ts order by s.line_no) as rn"
-            "  from _tf_stage as s join _tf_fate as f using (line_no)"
-            "  where f.reason is null"
-            "), later as ("
-            "  select k.line_no,"
+            "  from _tf_stage as s join repeated using (symbol, ts)"
+            "  where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
+            ") select k.line_no,"
             "    case when {later_row} is not distinct from {first_row} then 'identical duplicate'"
-            "    else 'conflicting duplicate of (symbol, ts) in the file' end as reason,"
-            "    'first occurrence at line ' || (first.line_no + 1) as detail"
+            "    else 'conflicting duplicate of (symbol, ts) in the file' end,"
+            "    'first occurrence at line ' || (first.line_no + 1)"
             "  from keyed as k join keyed as first"
             "    on first.symbol = k.symbol and first.ts = k.ts and first.rn = 1"
             "  where k.rn > 1"
-            ") update _tf_fate as f set reason = later.reason, detail = later.detail from later"
-            " where f.line_no = later.line_no"
         ).format(later_row=_row("k", value_cols), first_row=_row("first", value_cols))
     )
-    # Rows whose (symbol, ts) is already in the table.
+    # Rows whose (symbol, ts) is already stored, looked up within the file's time range.
     cur.execute(
         sql.SQL(
-            "update _tf_fate as f set reason = case"
+            "insert into _tf_rejects (line_no, reason)"
+            " select s.line_no, case"
             "  when {staged} is not distinct from {existing} then 'identical duplicate'"
             "  else 'conflicting duplicate of an existing (symbol, ts)' end"
             " from _tf_stage as s join {target} as m on m.symbol = s.symbol and m.ts = s.ts"
-            " where f.line_no = s.line_no and f.reason is null"
+            " where m.ts between (select min(ts) from _tf_stage)"
+            "  and (select max(ts) from _tf_stage)"
+            "  and not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
         ).format(staged=_row("s", value_cols), existing=_row("m", value_cols), target=target)
     )
+    cur.execute("analyze _tf_rejects")
     cur.execute(
         sql.SQL(
-            "insert into {target} ({cols}) select {scols} from _tf_stage as s"
-            " join _tf_fate as f using (line_no) where f.reason is null order by s.ts"
-        ).format(
-            target=target,
-            cols=cols,
-            scols=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.columns),
-        )
+            "insert into {target} ({cols}) select {cols} from _tf_stage as s"
+            " where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
+        ).format(target=target, cols=sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns))
     )
     loaded = cur.rowcount
     cur.execute(
         "insert into ops.quarantine (file_id, line_no, reason, detail, record)"
-        " select %s, s.line_no + 1, f.reason, f.detail, to_jsonb(s) - 'line_no'"
-        " from _tf_stage as s join _tf_fate as f using (line_no)"
-        " where f.reason is not null and f.reason <> 'identical duplicate'",
+        " select %s, s.line_no + 1, r.reason, r.detail, to_jsonb(s) - 'line_no'"
+        " from _tf_rejects as r join _tf_stage as s using (line_no)"
+        " where r.reason <> 'identical duplicate'",
         (file_id,),
     )
-    cur.execute("select coalesce(f.reason, ''), count(*) from _tf_fate as f group by 1")
+    cur.execute("select reason, count(*) from _tf_rejects group by reason")
     counts = dict(cur.fetchall())
-    rows_in = sum(counts.values())
+    rows_in = cur.execute("select count(*) from _tf_stage").fetchone()[0]  # type: ignore[index]
     duplicates = counts.pop("identical duplicate", 0)
-    counts.pop("", None)
     quarantined = sum(counts.values())
     if rows_in != loaded + quarantined + duplicates:
         raise TickfeaturesError(
@@ -272,7 +277,7 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
         rows_loaded=loaded,
         rows_quarantined=quarantined,
         rows_duplicate=duplicates,
-        reasons={r: n for r, n in counts.items()},
+        reasons=counts,
     )
 
 
