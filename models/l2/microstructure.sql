@@ -1,8 +1,9 @@
 {#- Snapshot-level order-book features (FEATURE_DEFINITIONS sections A and S). -#}
+-- depends_on: {{ ref('stg_l2_snapshots') }}
 with
 
 snapshots as (
-    select * from {{ ref('stg_l2_snapshots') }}
+    {{ l2_snapshots_scoped() }}
 ),
 
 symbols as (
@@ -86,8 +87,9 @@ final as (
         {%- endfor %}
 
         -- flags --------------------------------------------------------------------------
-        walked.is_crossed
+        walked.bid_price_1 >= walked.ask_price_1 as is_crossed
     from walked
+    where walked.in_output
 )
 
 select * from final

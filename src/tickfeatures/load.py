@@ -253,6 +253,14 @@ def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> 
         ).format(target=target, cols=sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns))
     )
     loaded = cur.rowcount
+    # What this file added per symbol: an incremental refresh starts from min_ts.
+    cur.execute(
+        "insert into ops.ingest_ranges (file_id, symbol, min_ts, max_ts, rows_loaded)"
+        " select %s, s.symbol, min(s.ts), max(s.ts), count(*) from _tf_stage as s"
+        " where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
+        " group by s.symbol",
+        (file_id,),
+    )
     cur.execute(
         "insert into ops.quarantine (file_id, line_no, reason, detail, record)"
         " select %s, s.line_no + 1, r.reason, r.detail, to_jsonb(s) - 'line_no'"

@@ -1,0 +1,97 @@
+{#-
+    The raw snapshots an L2 family model reads, with `in_output` marking the rows it writes.
+
+    Full build: every snapshot, all in output.
+    Incremental run: per symbol, output starts at `from_ts`, the earlier of
+      - the first snapshot after the newest row already in the model, and
+      - the earliest snapshot of any loaded file the model has not processed (late rows),
+    and reading starts `warmup_rows` rows before `from_ts`, or at the last row at or before
+    `from_ts - warmup`, whichever is earlier, so that every window of an output row, and
+    the previous-row values its first rows need, are the same as in a full build.
+    Symbols come from a loose index scan of the raw table, so rows inserted without the
+    loader are still picked up when they are newer than the model.
+-#}
+{% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds') -%}
+    {%- if warmup_rows is not number or warmup_rows < 0 -%}
+        {{ exceptions.raise_compiler_error("warmup_rows must be a non-negative integer, got '" ~ warmup_rows ~ "'") }}
+    {%- endif -%}
+    {%- set raw = source('market', 'l2_snapshots') -%}
+    {%- if is_incremental() %}
+    with recursive symbols as (
+        (select raw_first.symbol from {{ raw }} as raw_first order by raw_first.symbol limit 1)
+        union all
+        select (
+            select raw_next.symbol from {{ raw }} as raw_next
+            where raw_next.symbol > symbols.symbol
+            order by raw_next.symbol limit 1
+        )
+        from symbols
+        where symbols.symbol is not null
+    ),
+
+    bounds as (
+        select
+            symbols.symbol,
+            (
+                select max(done.ts) from {{ this }} as done where done.symbol = symbols.symbol
+            ) as done_until,
+            (
+                select min(pending.min_ts) from {{ _pending_files_relation(this) }} as pending
+                where pending.symbol = symbols.symbol
+            ) as late_from
+        from symbols
+        where symbols.symbol is not null
+    ),
+
+    scope as (
+        select
+            bounds.symbol,
+            case
+                when bounds.done_until is null then '-infinity'::timestamptz
+                else least(bounds.late_from, bounds.done_until + interval '1 microsecond')
+            end as from_ts
+        from bounds
+    ),
+
+    warm_scope as (
+        select
+            scope.symbol,
+            scope.from_ts,
+            least(
+                -- the last row at or before the time window's start, so that a row-to-row
+                -- change (lag) of the window's first row is computed as in a full build
+                coalesce((
+                    select before_window.ts from {{ raw }} as before_window
+                    where
+                        before_window.symbol = scope.symbol
+                        and before_window.ts <= scope.from_ts - interval '{{ warmup }}'
+                    order by before_window.ts desc
+                    limit 1
+                ), '-infinity'::timestamptz),
+                {%- if warmup_rows > 0 %}
+                coalesce((
+                    select earlier.ts from {{ raw }} as earlier
+                    where earlier.symbol = scope.symbol and earlier.ts < scope.from_ts
+                    order by earlier.ts desc
+                    offset {{ warmup_rows - 1 }} limit 1
+                ), '-infinity'::timestamptz)
+                {%- else %}
+                scope.from_ts
+                {%- endif %}
+            ) as read_from
+        from scope
+    )
+
+    select
+        raw_rows.*,
+        raw_rows.ts >= warm_scope.from_ts as in_output
+    from {{ raw }} as raw_rows
+    inner join warm_scope
+        on raw_rows.symbol = warm_scope.symbol and raw_rows.ts >= warm_scope.read_from
+    {%- else %}
+    select
+        raw_rows.*,
+        true as in_output
+    from {{ raw }} as raw_rows
+    {%- endif %}
+{%- endmacro %}

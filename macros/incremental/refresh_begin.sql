@@ -1,0 +1,24 @@
+{#-
+    Pre-hook of every incremental L2 model: snapshot the loaded files this model has not
+    processed yet, with the earliest timestamp each added per symbol. The model reads its
+    refresh scope from this list and the post-hook marks exactly these files as processed,
+    so a file committed while the model runs is picked up by the next refresh.
+-#}
+{% macro refresh_begin(kind='l2') -%}
+    drop table if exists {{ _pending_files_relation(this) }};
+    create temporary table {{ _pending_files_relation(this) }} as
+    select
+        ranges.file_id,
+        ranges.symbol,
+        ranges.min_ts,
+        clock_timestamp() as started_at
+    from ops.ingest_ranges as ranges
+    inner join ops.ingest_files as files on ranges.file_id = files.file_id
+    where
+        files.status = 'loaded'
+        and files.kind = '{{ kind }}'
+        and not exists (
+            select from ops.refresh_files as done
+            where done.model = '{{ this.identifier }}' and done.file_id = ranges.file_id
+        )
+{%- endmacro %}

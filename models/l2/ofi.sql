@@ -1,0 +1,83 @@
+{#- Order flow imbalance (FEATURE_DEFINITIONS B1-B4, section S `ofi`). -#}
+{%- set windows = {'10s': '10 seconds', '30s': '30 seconds', '1m': '1 minute', '5m': '5 minutes'} -%}
+{%- set level_weights = [1, 2, 3, 4, 5] -%}
+-- depends_on: {{ ref('stg_l2_snapshots') }}
+with
+
+snapshots as (
+    {{ l2_snapshots_scoped(warmup_rows=1, warmup='5 minutes') }}
+),
+
+paired as (
+    select
+        snapshots.*,
+        {{ previous_level(5) }}
+    from snapshots
+),
+
+events as (
+    select
+        symbol,
+        ts,
+        in_output,
+        {{ event_ofi(1) }} as ofi_event,
+        -- level-1 depth (q^B + q^A)/2 of the snapshots whose e_n counts (B3, T8)
+        case when {{ event_ofi(1) }} is not null then (bid_size_1 + ask_size_1) / 2 end
+            as event_depth,
+        -- B4 multi-level OFI, weighted 1/m over levels 1..5 (engine convention)
+        (
+            {%- for m in level_weights %}
+            {{ '+ ' if not loop.first }}{{ event_ofi(m, empty_levels=true) }} / {{ m }}.0
+            {%- endfor %}
+        ) / (
+            {%- for m in level_weights %}{{ ' + ' if not loop.first }}1.0 / {{ m }}{% endfor -%}
+        )::double precision as weighted_event
+    from paired
+),
+
+running as (
+    select
+        events.*,
+        {{ running_sum('ofi_event') }} as running_ofi,
+        {{ running_sum('event_depth') }} as running_depth,
+        {{ running_count('ofi_event') }} as running_events,
+        {{ running_sum('weighted_event') }} as running_weighted
+    from events
+),
+
+windowed as (
+    select
+        symbol,
+        ts,
+        in_output,
+        ofi_event,
+        {%- for name, interval in windows.items() %}
+        {{ time_window_sum('running_ofi', 'ofi_event', interval) }} as ofi_{{ name }},
+        {{ time_window_sum('running_depth', 'event_depth', interval) }} as depth_{{ name }},
+        {{ time_window_sum('running_events', 'case when ofi_event is not null then 1 end', interval) }}
+            as events_{{ name }},
+        {{ time_window_sum('running_weighted', 'weighted_event', interval) }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from running
+),
+
+final as (
+    select
+        symbol,
+        ts,
+        ofi_event,
+        {%- for name in windows %}
+        ofi_{{ name }},
+        {%- endfor %}
+        {%- for name in windows %}
+        {{ safe_divide('ofi_' ~ name, safe_divide('depth_' ~ name, 'events_' ~ name)) }}
+            as ofi_normalized_{{ name }},
+        {%- endfor %}
+        {%- for name in windows %}
+        ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from windowed
+    where in_output
+)
+
+select * from final
