@@ -30,9 +30,16 @@
         when {{ [b, b0, a, a0, bq, bq0, aq, aq0] | join(' is null or ') }} is null then null
         {%- endif %}
         else
-            case when {{ b }} >= {{ b0 }} then {{ bq }} else 0 end
-            - case when {{ b }} <= {{ b0 }} then {{ bq0 }} else 0 end
-            - case when {{ a }} <= {{ a0 }} then {{ aq }} else 0 end
-            + case when {{ a }} >= {{ a0 }} then {{ aq0 }} else 0 end
+            -- the case table of B1: e = dW - dV
+            case
+                when {{ b }} > {{ b0 }} then {{ bq }}
+                when {{ b }} = {{ b0 }} then {{ bq }} - {{ bq0 }}
+                else -{{ bq0 }}
+            end
+            - case
+                when {{ a }} < {{ a0 }} then {{ aq }}
+                when {{ a }} = {{ a0 }} then {{ aq }} - {{ aq0 }}
+                else -{{ aq0 }}
+            end
     end
 {%- endmacro %}

@@ -8,10 +8,12 @@
     and reading starts `warmup_rows` rows before `from_ts`, or at the last row at or before
     `from_ts - warmup`, whichever is earlier, so that every window of an output row, and
     the previous-row values its first rows need, are the same as in a full build.
+    `extra_read_from`, a SQL expression of `scope.symbol` and `scope.from_ts`, can move the
+    start earlier still (e.g. to the 101st earlier non-zero event).
     Symbols come from a loose index scan of the raw table, so rows inserted without the
     loader are still picked up when they are newer than the model.
 -#}
-{% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds') -%}
+{% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds', extra_read_from=none) -%}
     {%- if warmup_rows is not number or warmup_rows < 0 -%}
         {{ exceptions.raise_compiler_error("warmup_rows must be a non-negative integer, got '" ~ warmup_rows ~ "'") }}
     {%- endif -%}
@@ -77,6 +79,9 @@
                 ), '-infinity'::timestamptz)
                 {%- else %}
                 scope.from_ts
+                {%- endif %}
+                {%- if extra_read_from %},
+                coalesce({{ extra_read_from }}, '-infinity'::timestamptz)
                 {%- endif %}
             ) as read_from
         from scope

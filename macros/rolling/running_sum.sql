@@ -1,9 +1,10 @@
 {#-
-    Running sum of expr from the first row in scope, NULL terms counting 0. Window sums are
-    differences of running sums (rows_window_sum, time_window_sum): O(rows) where a float8
-    moving frame would be O(rows x window). The rounding error is relative to the terms'
-    magnitude, as section T17 allows for sums whose terms cancel.
+    Running sum of expr in numeric from the first row in scope, NULL terms counting 0.
+    Window sums are exact differences of running sums (rows_window_sum, time_window_sum):
+    O(rows) where a float8 moving frame is O(rows x window), and exact, so a window's sum
+    does not depend on where the running sum started (incremental equals full) nor on how
+    much history came before it.
 -#}
 {% macro running_sum(expr) -%}
-    sum(coalesce({{ expr }}, 0)::double precision) {{ _symbol_window('rows between unbounded preceding and current row') }}
+    sum(coalesce(({{ expr }})::numeric, 0)) {{ _symbol_window('rows between unbounded preceding and current row') }}
 {%- endmacro %}

@@ -40,7 +40,7 @@ running as (
         events.*,
         {{ running_sum('ofi_event') }} as running_ofi,
         {{ running_sum('event_depth') }} as running_depth,
-        {{ running_count('ofi_event') }} as running_events,
+        {{ running_sum("case when ofi_event is not null then 1 end") }} as running_events,
         {{ running_sum('weighted_event') }} as running_weighted
     from events
 ),

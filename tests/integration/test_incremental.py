@@ -23,7 +23,16 @@ from tickfeatures.schema import L2_COLUMNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-L2_FAMILIES = ["microstructure", "ofi", "book_pressure"]
+L2_FAMILIES = [
+    "microstructure",
+    "ofi",
+    "book_pressure",
+    "stability",
+    "volatility",
+    "flow",
+    "temporal",
+    "regime",
+]
 T0 = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
 
 

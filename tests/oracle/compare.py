@@ -17,11 +17,14 @@ def mismatches(
     key: Sequence[str] = ("symbol", "ts"),
     rel: float = REL_TOL,
     abs_: float = ABS_TOL,
+    term_scales: pd.DataFrame | None = None,
 ) -> list[str]:
     """Every way `actual` differs from `expected`: key sets, columns, NULL patterns, values.
 
-    Floats match when |a - e| <= max(rel * max(|a|, |e|), abs_). NULL (NaN/None/<NA>) must
-    be NULL on both sides.
+    Floats match when |a - e| <= max(rel * max(|a|, |e|, s), abs_). NULL (NaN/None/<NA>)
+    must be NULL on both sides. `s` is 0 except for the columns of `term_scales` (keyed like
+    `expected`): there it is the size of the terms whose sum the value is, since a sum whose
+    terms cancel is judged against the size of its terms, not of the result (section T17).
     """
     problems: list[str] = []
     if list(actual.columns) != list(expected.columns):
@@ -31,6 +34,11 @@ def mismatches(
         return problems
     a = actual.sort_values(list(key)).reset_index(drop=True)
     e = expected.sort_values(list(key)).reset_index(drop=True)
+    scales = (
+        e[list(key)].merge(term_scales, on=list(key), how="left")
+        if term_scales is not None
+        else pd.DataFrame(index=e.index)
+    )
     if len(a) != len(e) or not a[list(key)].equals(e[list(key)]):
         problems.append(f"row keys differ: {len(a)} rows in SQL, {len(e)} in the oracle")
         return problems
@@ -55,12 +63,16 @@ def mismatches(
             continue
         g = got[both].astype("float64").to_numpy()
         w = want[both].astype("float64").to_numpy()
-        tol = np.maximum(rel * np.maximum(np.abs(g), np.abs(w)), abs_)
+        size = np.maximum(np.abs(g), np.abs(w))
+        if column in scales.columns:
+            size = np.maximum(size, np.nan_to_num(scales[column][both].to_numpy(dtype=float)))
+        tol = np.maximum(rel * size, abs_)
         bad = np.abs(g - w) > tol
         if bad.any():
             worst = int(np.argmax(np.abs(g - w) - tol))
+            where = a.loc[both].iloc[worst]
             problems.append(
                 f"{column}: {int(bad.sum())} values off, worst SQL {g[worst]!r} vs oracle "
-                f"{w[worst]!r}"
+                f"{w[worst]!r} at {where['symbol']} {where['ts']}"
             )
     return problems

@@ -1,0 +1,140 @@
+{#- Trend and range regime of the mid (FEATURE_DEFINITIONS D1-D3, section S `regime`). -#}
+{%- set er_windows = [50, 100, 200] -%}
+{%- set net_windows = [30, 50, 100, 200] -%}
+{%- set trend_windows = [30, 100] -%}
+{%- set range_windows = [50, 100] -%}
+-- depends_on: {{ ref('stg_l2_snapshots') }}
+with
+
+snapshots as (
+    {{ l2_snapshots_scoped(warmup_rows=201) }}
+),
+
+mids as (
+    select
+        symbol,
+        ts,
+        in_output,
+        (bid_price_1 + ask_price_1) / 2 as mid,
+        ln((bid_price_1 + ask_price_1) / 2) as log_mid,
+        row_number() {{ _symbol_window() }} as row_index
+    from snapshots
+),
+
+centred as (
+    -- ln m less a constant of the symbol: D2's fit is unchanged by the shift, and the small
+    -- differences convert to numeric without losing the digits that the fit depends on
+    select
+        mids.*,
+        log_mid - max(log_mid) over (partition by symbol) as y
+    from mids
+),
+
+moves as (
+    select
+        centred.*,
+        mid - lag(mid) {{ _symbol_window() }} as mid_change,
+        {{ mid_log_return('mid', 'lag(mid) ' ~ _symbol_window()) }} as r
+    from centred
+),
+
+running as (
+    select
+        moves.*,
+        {{ running_sum('abs(mid_change)') }} as running_path,
+        {{ running_count('mid_change') }} as running_moves,
+        {{ running_count('y') }} as running_mids,
+        {{ running_sum('mid') }} as running_mid,
+        {{ running_sum(exact_numeric('y')) }} as running_y,
+        {{ running_sum(exact_numeric('y') ~ ' * ' ~ exact_numeric('y')) }} as running_y2,
+        {{ running_sum('row_index * ' ~ exact_numeric('y')) }} as running_jy,
+        {{ running_sum('case when r > 0 then 1 end') }} as running_up,
+        {{ running_sum('case when r < 0 then 1 end') }} as running_down
+    from moves
+),
+
+windowed as (
+    select
+        symbol,
+        ts,
+        in_output,
+        mid,
+        {%- for n in net_windows %}
+        mid - lag(mid, {{ n }}) {{ _symbol_window() }} as net_{{ n }},
+        {%- endfor %}
+        {%- for n in er_windows %}
+        case
+            when {{ rows_window_full('running_moves', n) }}
+                then {{ rows_window_sum('running_path', n) }}
+        end as path_{{ n }},
+        {%- endfor %}
+        {%- for n in trend_windows %}
+        -- D2 with x = 0..n-1 = row_index - (first row's index): exact numeric window sums
+        case when {{ rows_window_full('running_mids', n) }} then
+            {{ rows_window_sum('running_jy', n, exact=true) }}
+            - (row_index - {{ n - 1 }}) * {{ rows_window_sum('running_y', n, exact=true) }}
+            - {{ (n - 1) / 2 }} * {{ rows_window_sum('running_y', n, exact=true) }}
+        end as sxy_{{ n }},
+        case when {{ rows_window_full('running_mids', n) }} then
+            -- products, not power(): numeric power() keeps only about 16 significant digits
+            {{ rows_window_sum('running_y2', n, exact=true) }}
+            - {{ rows_window_sum('running_y', n, exact=true) }} * {{ rows_window_sum('running_y', n, exact=true) }} / {{ n }}
+        end as syy_{{ n }},
+        case when {{ rows_window_full('running_moves', n) }} then
+            {{ rows_window_sum('running_up', n) }}
+        end as ups_{{ n }},
+        case when {{ rows_window_full('running_moves', n) }} then
+            {{ rows_window_sum('running_down', n) }}
+        end as downs_{{ n }},
+        {%- endfor %}
+        {%- for n in range_windows %}
+        case when {{ rows_window_full('running_mids', n) }} then
+            max(mid) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }}
+        end as high_{{ n }},
+        case when {{ rows_window_full('running_mids', n) }} then
+            min(mid) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }}
+        end as low_{{ n }},
+        case when {{ rows_window_full('running_mids', n) }} then
+            {{ rows_window_sum('running_mid', n) }} / {{ n }}
+        end as mean_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from running
+),
+
+final as (
+    select
+        symbol,
+        ts,
+        {%- for n in er_windows %}
+        case
+            when path_{{ n }} = 0 then 0
+            else abs(net_{{ n }}) / path_{{ n }}
+        end as efficiency_ratio_{{ n }},
+        {%- endfor %}
+        {%- for n in trend_windows %}
+        case
+            when syy_{{ n }} = 0 then 0
+            else (sxy_{{ n }} * sxy_{{ n }} / ({{ n * (n * n - 1) / 12 }} * syy_{{ n }}))::double precision
+        end as trend_strength_{{ n }},
+        {%- endfor %}
+        {%- for n in trend_windows %}
+        case
+            when net_{{ n }} > 0 then ups_{{ n }} / {{ n }}
+            when net_{{ n }} < 0 then downs_{{ n }} / {{ n }}
+            when net_{{ n }} = 0 and ups_{{ n }} is not null then 0
+        end as trend_consistency_{{ n }},
+        {%- endfor %}
+        {%- for n in range_windows %}
+        (high_{{ n }} - low_{{ n }}) / mean_{{ n }} as range_pct_{{ n }},
+        {%- endfor %}
+        {%- for n in range_windows %}
+        case
+            when high_{{ n }} = low_{{ n }} then 0.5
+            else (mid - low_{{ n }}) / (high_{{ n }} - low_{{ n }})
+        end as range_position_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from windowed
+    where in_output
+)
+
+select * from final

@@ -1,0 +1,118 @@
+{#- Return volatility of the mid (FEATURE_DEFINITIONS C1-C4, section S `volatility`). -#}
+{%- set std_windows = [10, 50, 200] -%}
+{%- set time_windows = {'1min': '1 minute', '5min': '5 minutes'} -%}
+{%- set realized_windows = [10, 30, 100, 200, 500] -%}
+-- depends_on: {{ ref('stg_l2_snapshots') }}
+with
+
+snapshots as (
+    -- 500 returns need 501 mids; vol_of_vol needs 30 + 29 more rows of volatility_30
+    {{ l2_snapshots_scoped(warmup_rows=501, warmup='5 minutes') }}
+),
+
+mids as (
+    select
+        symbol,
+        ts,
+        in_output,
+        (bid_price_1 + ask_price_1) / 2 as mid,
+        lag((bid_price_1 + ask_price_1) / 2) {{ _symbol_window() }} as prev_mid
+    from snapshots
+),
+
+returns as (
+    select
+        symbol,
+        ts,
+        in_output,
+        {{ mid_log_return() }} as r
+    from mids
+),
+
+running as (
+    select
+        returns.*,
+        {{ running_count('r') }} as running_n,
+        {{ running_sum('r * r') }} as running_r2,
+        {{ running_sum('case when r > 0 then r * r end') }} as running_r2_up,
+        {{ running_sum('case when r < 0 then r * r end') }} as running_r2_down,
+        {{ running_sum('r * r * r') }} as running_r3
+    from returns
+),
+
+windowed as (
+    select
+        symbol,
+        ts,
+        in_output,
+        r,
+        {%- for n in std_windows %}
+        {{ rolling_stddev('r', n) }} as l2_volatility_{{ n }},
+        {%- endfor %}
+        {%- for name, interval in time_windows.items() %}
+        {{ time_stddev('r', interval) }} as l2_volatility_{{ name }},
+        {%- endfor %}
+        {{ time_window_sum('running_r2', 'r * r', '5 minutes') }} as r2_5min,
+        {{ time_window_sum('running_n', 'case when r is not null then 1 end', '5 minutes') }}
+            as n_5min,
+        {%- for n in realized_windows %}
+        {{ rows_window_full('running_n', n) }} as full_{{ n }},
+        {{ rows_window_sum('running_r2', n) }} as rv_{{ n }},
+        {{ rows_window_sum('running_r2_up', n) }} as rs_up_{{ n }},
+        {{ rows_window_sum('running_r2_down', n) }} as rs_down_{{ n }},
+        {{ rows_window_sum('running_r3', n) }} as r3_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from running
+),
+
+realized as (
+    select
+        windowed.*,
+        {%- for n in realized_windows %}
+        case when full_{{ n }} then sqrt(rv_{{ n }}) end as volatility_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from windowed
+),
+
+with_vol_of_vol as (
+    select
+        realized.*,
+        -- C4 with n = m = 30: std_s of the last 30 values of volatility_30
+        {{ rolling_stddev('volatility_30', 30) }} as vol_of_vol
+    from realized
+),
+
+final as (
+    select
+        symbol,
+        ts,
+        r as mid_price_return,
+        r * r as squared_returns,
+        {%- for n in std_windows %}
+        l2_volatility_{{ n }},
+        {%- endfor %}
+        {%- for name in time_windows %}
+        l2_volatility_{{ name }},
+        {%- endfor %}
+        case when n_5min > 0 then sqrt(r2_5min) end as realized_volatility,
+        {%- for n in realized_windows %}
+        volatility_{{ n }},
+        {%- endfor %}
+        {%- for n in realized_windows %}
+        case when full_{{ n }} then sqrt(rs_up_{{ n }}) end as upside_vol_{{ n }},
+        {%- endfor %}
+        {%- for n in realized_windows %}
+        case when full_{{ n }} then sqrt(rs_down_{{ n }}) end as downside_vol_{{ n }},
+        {%- endfor %}
+        {%- for n in realized_windows %}
+        case
+            when full_{{ n }} and rv_{{ n }} > 0
+                then sqrt({{ n }}) * r3_{{ n }} / power(rv_{{ n }}, 1.5)
+        end as vol_skew_{{ n }},
+        {%- endfor %}
+        vol_of_vol
+    from with_vol_of_vol
+    where in_output
+)
+
+select * from final

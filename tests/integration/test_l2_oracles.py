@@ -1,0 +1,161 @@
+"""dbt build on test data: its data tests pass, and every L2 family equals its pandas oracle.
+
+The test data, loaded through `tickfeatures load` as a user would: the microstructure
+oracle's hand-built books (missing levels, empty sides, zero sizes, crossed and locked
+books, a symbol absent from seeds/symbols.csv), a windowed edge-case set (gaps of minutes,
+flat stretches, levels appearing and vanishing, two symbols interleaved), and generated
+snapshots of two more symbols. The oracles in tests/oracle/ were written from
+FEATURE_DEFINITIONS.md without reading the SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import yaml
+
+from tests.conftest import ROOT, FreshDatabase, run_cli
+from tests.oracle import (
+    book_pressure,
+    datasets,
+    flow,
+    microstructure,
+    ofi,
+    regime,
+    stability,
+    temporal,
+    volatility,
+)
+from tests.oracle.compare import mismatches
+from tickfeatures import generate
+from tickfeatures.schema import L2_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_IMPACT_ORDER_SIZE = 1.0  # dbt_project.yml var default_impact_order_size
+
+
+def _impact_sizes() -> dict[str, float]:
+    with (ROOT / "seeds" / "symbols.csv").open() as fh:
+        return {row["symbol"]: float(row["impact_order_size"]) for row in csv.DictReader(fh)}
+
+
+ORACLES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "microstructure": lambda s: microstructure.microstructure(
+        s, _impact_sizes(), DEFAULT_IMPACT_ORDER_SIZE
+    ),
+    "ofi": ofi.ofi,
+    "book_pressure": book_pressure.book_pressure,
+    "stability": stability.stability,
+    "volatility": volatility.volatility,
+    "flow": flow.flow,
+    "temporal": temporal.temporal,
+    "regime": regime.regime,
+}
+
+
+def _to_csv(frame: pd.DataFrame, path) -> None:  # type: ignore[no-untyped-def]
+    out = frame[list(L2_COLUMNS)].copy()
+    out["ts"] = out["ts"].map(lambda t: t.isoformat())
+    out.to_csv(path, index=False, na_rep="")
+
+
+@pytest.fixture(scope="module")
+def built(databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    tmp = tmp_path_factory.mktemp("l2")
+    files = []
+    for name, frame in (
+        ("edge_books", microstructure.edge_case_snapshots()),
+        ("edge_windows", datasets.window_edge_snapshots()),
+    ):
+        _to_csv(frame, tmp / f"{name}.csv")
+        files.append(str(tmp / f"{name}.csv"))
+    specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
+    generated = tmp / "generated.csv.gz"
+    generate.write_csv(
+        generate.generate_l2(
+            [specs["GBPUSD"], specs["USDJPY"]],
+            datetime(2026, 1, 5, 9, tzinfo=UTC),
+            timedelta(minutes=3),
+            seed=11,
+        ),
+        L2_COLUMNS,
+        generated,
+    )
+    files.append(str(generated))
+    run_cli("load", "l2", *files, dsn=url)
+    build = run_cli("dbt", "build", "--target-path", str(tmp / "target"), dsn=url, check=False)
+    snapshots = _read(url, "select * from market.l2_snapshots")
+    snapshots = snapshots.astype({c: "float64" for c in L2_COLUMNS[2:]})
+    return {"url": url, "build": build, "snapshots": snapshots}
+
+
+def _read(url: str, query: str) -> pd.DataFrame:
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(query)
+        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description or []])
+
+
+def _as_oracle_types(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        if column == "is_crossed":
+            frame[column] = frame[column].astype("boolean")
+        elif column not in ("symbol", "ts"):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def test_dbt_build_and_its_data_tests_pass(built: dict) -> None:
+    build = built["build"]
+    assert build.returncode == 0, build.stdout[-4000:]
+    assert "ERROR=0" in build.stdout and "PASS=" in build.stdout
+
+
+def _skew_term_scales(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """vol_skew_N = sqrt(N) * sum r^3 / RV^1.5 sums terms of both signs: its tolerance is
+    relative to sqrt(N) * sum |r|^3 / RV^1.5 (T17)."""
+    frame = snapshots[["symbol", "ts"]].copy()
+    mid = (snapshots["bid_price_1"] + snapshots["ask_price_1"]) / 2
+    frame["mid"] = mid.astype(float)
+    frame = frame.sort_values(["symbol", "ts"]).reset_index(drop=True)
+    r = frame.groupby("symbol")["mid"].transform(lambda m: np.log(m / m.shift()))
+    for n in (10, 30, 100, 200, 500):
+        by = frame.assign(a=r.abs() ** 3, r2=r**2).groupby("symbol")
+        abs3 = by["a"].transform(lambda s, n=n: s.rolling(n, min_periods=n).sum())
+        rv = by["r2"].transform(lambda s, n=n: s.rolling(n, min_periods=n).sum())
+        frame[f"vol_skew_{n}"] = np.sqrt(n) * abs3 / rv**1.5
+    return frame.drop(columns="mid")
+
+
+@pytest.mark.parametrize("family", list(ORACLES))
+def test_family_equals_its_oracle(built: dict, family: str) -> None:
+    assert built["build"].returncode == 0
+    expected = ORACLES[family](built["snapshots"].copy())
+    actual = _as_oracle_types(_read(built["url"], f"select * from features.{family}"))
+    assert len(actual) > 4000
+    assert {"EURUSD", "ZZTEST", "GBPUSD", "USDJPY"} <= set(actual["symbol"])
+    scales = _skew_term_scales(built["snapshots"]) if family == "volatility" else None
+    problems = mismatches(actual, expected, term_scales=scales)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("family", list(ORACLES))
+def test_every_column_is_documented(built: dict, family: str) -> None:
+    spec = yaml.safe_load((ROOT / "models" / "l2" / f"{family}.yml").read_text())
+    (model,) = spec["models"]
+    documented = {c["name"]: c for c in model["columns"]}
+    actual = _read(built["url"], f"select * from features.{family} limit 0")
+    assert list(actual.columns) == list(documented)
+    for name in actual.columns:
+        assert documented[name].get("description"), f"{name} is not documented"
+        if name not in ("symbol", "ts"):
+            meta = documented[name]["config"]["meta"]
+            assert meta.get("unit") and meta.get("window"), f"{name} lacks unit or window"
