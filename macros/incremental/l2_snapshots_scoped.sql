@@ -9,11 +9,13 @@
     `from_ts - warmup`, whichever is earlier, so that every window of an output row, and
     the previous-row values its first rows need, are the same as in a full build.
     `extra_read_from`, a SQL expression of `scope.symbol` and `scope.from_ts`, can move the
-    start earlier still (e.g. to the 101st earlier non-zero event).
+    start earlier still (e.g. to the 101st earlier non-zero event). A forward-looking model
+    passes `lookahead` (an interval): rows up to that much before `from_ts` are rewritten
+    too, since the new rows complete their horizons.
     Symbols come from a loose index scan of the raw table, so rows inserted without the
     loader are still picked up when they are newer than the model.
 -#}
-{% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds', extra_read_from=none) -%}
+{% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds', extra_read_from=none, lookahead=none) -%}
     {%- if warmup_rows is not number or warmup_rows < 0 -%}
         {{ exceptions.raise_compiler_error("warmup_rows must be a non-negative integer, got '" ~ warmup_rows ~ "'") }}
     {%- endif -%}
@@ -51,6 +53,7 @@
             case
                 when bounds.done_until is null then '-infinity'::timestamptz
                 else least(bounds.late_from, bounds.done_until + interval '1 microsecond')
+                    {%- if lookahead %} - interval '{{ lookahead }}'{% endif %}
             end as from_ts
         from bounds
     ),
@@ -75,7 +78,7 @@
                     select earlier.ts from {{ raw }} as earlier
                     where earlier.symbol = scope.symbol and earlier.ts < scope.from_ts
                     order by earlier.ts desc
-                    offset {{ warmup_rows - 1 }} limit 1
+                    limit 1 offset {{ warmup_rows - 1 }}
                 ), '-infinity'::timestamptz)
                 {%- else %}
                 scope.from_ts

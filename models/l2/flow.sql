@@ -12,7 +12,7 @@ snapshots as (
         warmup_rows=6400,
         extra_read_from="(select nonzero.ts from " ~ ref('ofi') ~ " as nonzero"
             ~ " where nonzero.symbol = scope.symbol and nonzero.ts < scope.from_ts"
-            ~ " and nonzero.ofi_event <> 0 order by nonzero.ts desc offset 101 limit 1)"
+            ~ " and nonzero.ofi_event <> 0 order by nonzero.ts desc limit 1 offset 101)"
     ) }}
 ),
 
@@ -28,7 +28,7 @@ events as (
         symbol,
         ts,
         in_output,
-        {{ event_ofi(1) }} as e,
+        {{ event_ofi(1) }} as e_n,
         {%- for m in ratio_levels %}
         {{ event_ofi(m, empty_levels=true) }} as e_{{ m }}{{ ',' if not loop.last }}
         {%- endfor %}
@@ -38,15 +38,15 @@ events as (
 running as (
     select
         events.*,
-        {{ running_count('e') }} as running_n,
-        {{ running_sum('e') }} as running_e,
-        {{ running_sum('abs(e)') }} as running_abs_e,
+        {{ running_count('e_n') }} as running_n,
+        {{ running_sum('e_n') }} as running_e,
+        {{ running_sum('abs(e_n)') }} as running_abs_e,
         {{ running_count('e_1') }} as running_levels_n,
         {%- for m in ratio_levels %}
         {{ running_sum('e_' ~ m) }} as running_e_{{ m }},
         {%- endfor %}
         udf.ewm_means(
-            array[{% for n in windows %}e, {% endfor %}{% for n in windows %}abs(e){{ ', ' if not loop.last }}{% endfor %}],
+            array[{% for n in windows %}e_n, {% endfor %}{% for n in windows %}abs(e_n){{ ', ' if not loop.last }}{% endfor %}],
             array[{% for n in windows * 2 %}2.0 / {{ n + 1 }}{{ ', ' if not loop.last }}{% endfor %}]::double precision[]
         ) {{ _symbol_window('rows between unbounded preceding and current row') }} as emas
     from events
@@ -57,9 +57,9 @@ nonzero_events as (
     select
         symbol,
         ts,
-        (sign(e) = sign(lag(e) {{ _symbol_window() }}))::int as same_sign
+        (sign(e_n) = sign(lag(e_n) {{ _symbol_window() }}))::int as same_sign
     from running
-    where e <> 0
+    where e_n <> 0
 ),
 
 persistence as (
@@ -95,7 +95,7 @@ windowed as (
             ) }}
         end as level_{{ k }}_flow_ratio,
         {%- endfor %}
-        running.e <> 0 as is_event
+        running.e_n <> 0 as is_event
     from running
 ),
 

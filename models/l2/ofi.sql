@@ -1,5 +1,5 @@
 {#- Order flow imbalance (FEATURE_DEFINITIONS B1-B4, section S `ofi`). -#}
-{%- set windows = {'10s': '10 seconds', '30s': '30 seconds', '1m': '1 minute', '5m': '5 minutes'} -%}
+{%- set windows = {'10s': 10, '30s': 30, '1m': 60, '5m': 300} -%}
 {%- set level_weights = [1, 2, 3, 4, 5] -%}
 -- depends_on: {{ ref('stg_l2_snapshots') }}
 with
@@ -51,12 +51,12 @@ windowed as (
         ts,
         in_output,
         ofi_event,
-        {%- for name, interval in windows.items() %}
-        {{ time_window_sum('running_ofi', 'ofi_event', interval) }} as ofi_{{ name }},
-        {{ time_window_sum('running_depth', 'event_depth', interval) }} as depth_{{ name }},
-        {{ time_window_sum('running_events', 'case when ofi_event is not null then 1 end', interval) }}
+        {%- for name, seconds in windows.items() %}
+        {{ time_window_sum('running_ofi', 'ofi_event', seconds) }} as ofi_{{ name }},
+        {{ time_window_sum('running_depth', 'event_depth', seconds) }} as depth_{{ name }},
+        {{ time_window_sum('running_events', 'case when ofi_event is not null then 1 end', seconds) }}
             as events_{{ name }},
-        {{ time_window_sum('running_weighted', 'weighted_event', interval) }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        {{ time_window_sum('running_weighted', 'weighted_event', seconds) }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from running
 ),

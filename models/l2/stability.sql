@@ -62,6 +62,14 @@ lives_scope as (
 ),
 
 {% if is_incremental() -%}
+anchors as (
+    select distinct
+        symbol,
+        anchor_ts
+    from anchored
+    where anchor_ts is not null
+),
+
 anchor_values as (
     select
         done.symbol,
@@ -72,8 +80,7 @@ anchor_values as (
         done.ask_quote_lifetime,
         done.quote_lifetime
     from {{ this }} as done
-    inner join (select distinct symbol, anchor_ts from anchored) as anchors
-        on done.symbol = anchors.symbol and done.ts = anchors.anchor_ts
+    inner join anchors on done.symbol = anchors.symbol and done.ts = anchors.anchor_ts
 ),
 {%- endif %}
 
@@ -188,7 +195,8 @@ recovery_running as (
 calm_running as (
     select recovery_running.*
     from recovery_running
-    inner join calm_rows using (symbol, ts)
+    inner join calm_rows
+        on recovery_running.symbol = calm_rows.symbol and recovery_running.ts = calm_rows.ts
 ),
 
 resilience as (
@@ -205,8 +213,8 @@ resilience as (
     left join calm_running as window_start
         on
             recovery_running.symbol = window_start.symbol
-            and window_start.calm_count = recovery_running.calm_count_before_window + 1
-            and window_start.ts <= recovery_running.ts
+            and recovery_running.calm_count_before_window + 1 = window_start.calm_count
+            and recovery_running.ts >= window_start.ts
 ),
 
 rolled as (

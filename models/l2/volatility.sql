@@ -1,6 +1,6 @@
 {#- Return volatility of the mid (FEATURE_DEFINITIONS C1-C4, section S `volatility`). -#}
 {%- set std_windows = [10, 50, 200] -%}
-{%- set time_windows = {'1min': '1 minute', '5min': '5 minutes'} -%}
+{%- set time_windows = {'1min': 60, '5min': 300} -%}
 {%- set realized_windows = [10, 30, 100, 200, 500] -%}
 -- depends_on: {{ ref('stg_l2_snapshots') }}
 with
@@ -49,11 +49,11 @@ windowed as (
         {%- for n in std_windows %}
         {{ rolling_stddev('r', n) }} as l2_volatility_{{ n }},
         {%- endfor %}
-        {%- for name, interval in time_windows.items() %}
-        {{ time_stddev('r', interval) }} as l2_volatility_{{ name }},
+        {%- for name, seconds in time_windows.items() %}
+        {{ time_stddev("r", seconds) }} as l2_volatility_{{ name }},
         {%- endfor %}
-        {{ time_window_sum('running_r2', 'r * r', '5 minutes') }} as r2_5min,
-        {{ time_window_sum('running_n', 'case when r is not null then 1 end', '5 minutes') }}
+        {{ time_window_sum('running_r2', 'r * r', 300) }} as r2_5min,
+        {{ time_window_sum('running_n', 'case when r is not null then 1 end', 300) }}
             as n_5min,
         {%- for n in realized_windows %}
         {{ rows_window_full('running_n', n) }} as full_{{ n }},

@@ -33,6 +33,7 @@ L2_FAMILIES = [
     "temporal",
     "regime",
 ]
+MODELS = [*L2_FAMILIES, "l2_targets"]
 T0 = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
 
 
@@ -77,7 +78,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 def _features(url: str) -> dict[str, pd.DataFrame]:
     tables = {}
     with psycopg.connect(url) as conn:
-        for family in L2_FAMILIES:
+        for family in MODELS:
             cur = conn.execute(f"select * from features.{family} order by symbol, ts")
             frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description or []])
             for column in frame.columns:
@@ -90,7 +91,7 @@ def _features(url: str) -> dict[str, pd.DataFrame]:
 
 
 def _dbt(url: str, target: Path, *extra: str) -> None:
-    run_cli("dbt", "run", "--select", *L2_FAMILIES, "--target-path", str(target), *extra, dsn=url)
+    run_cli("dbt", "run", "--select", *MODELS, "--target-path", str(target), *extra, dsn=url)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def stages(databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.mark.parametrize("stage", ["a", "b", "c"])
-@pytest.mark.parametrize("family", L2_FAMILIES)
+@pytest.mark.parametrize("family", MODELS)
 def test_incremental_equals_full(stages: dict, stage: str, family: str) -> None:
     incremental, full = stages[f"{stage}_incremental"][family], stages[f"{stage}_full"][family]
     assert len(full) > 1000

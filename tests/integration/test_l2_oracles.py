@@ -29,6 +29,7 @@ from tests.oracle import (
     ofi,
     regime,
     stability,
+    targets,
     temporal,
     volatility,
 )
@@ -57,7 +58,10 @@ ORACLES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "flow": flow.flow,
     "temporal": temporal.temporal,
     "regime": regime.regime,
+    "l2_targets": targets.targets,
 }
+YAML = {name: ROOT / "models" / "l2" / f"{name}.yml" for name in ORACLES}
+YAML["l2_targets"] = ROOT / "models" / "targets" / "l2_targets.yml"
 
 
 def _to_csv(frame: pd.DataFrame, path) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +153,7 @@ def test_family_equals_its_oracle(built: dict, family: str) -> None:
 
 @pytest.mark.parametrize("family", list(ORACLES))
 def test_every_column_is_documented(built: dict, family: str) -> None:
-    spec = yaml.safe_load((ROOT / "models" / "l2" / f"{family}.yml").read_text())
+    spec = yaml.safe_load(YAML[family].read_text())
     (model,) = spec["models"]
     documented = {c["name"]: c for c in model["columns"]}
     actual = _read(built["url"], f"select * from features.{family} limit 0")
@@ -159,3 +163,38 @@ def test_every_column_is_documented(built: dict, family: str) -> None:
         if name not in ("symbol", "ts"):
             meta = documented[name]["config"]["meta"]
             assert meta.get("unit") and meta.get("window"), f"{name} lacks unit or window"
+
+
+def test_feature_catalog_lists_every_feature(built: dict) -> None:
+    catalog = _read(
+        built["url"],
+        'select name, family, model, definition, unit, "window" from features.feature_catalog',
+    )
+    assert catalog["name"].is_unique
+    assert catalog.notna().all().all()
+    listed = set(zip(catalog["model"], catalog["name"], strict=True))
+    for model, oracle in ORACLES.items():
+        # The oracles' columns were written from section S: every one must be catalogued.
+        names = oracle(built["snapshots"].head(20).copy()).columns
+        for name in names:
+            if name not in ("symbol", "ts"):
+                assert (model, name) in listed, f"{model}.{name} is not in the catalog"
+    assert len(catalog) == sum(
+        len(oracle(built["snapshots"].head(20).copy()).columns) - 2 for oracle in ORACLES.values()
+    )
+
+
+def test_l2_features_puts_the_families_side_by_side(built: dict) -> None:
+    wide = _read(built["url"], "select * from features.l2_features")
+    micro = _read(built["url"], "select symbol, ts, mid_price from features.microstructure")
+    assert len(wide) == len(micro) == len(built["snapshots"])
+    families = [f for f in ORACLES if f != "l2_targets"]
+    expected = ["symbol", "ts"]
+    for family in families:
+        expected += [
+            c
+            for c in _read(built["url"], f"select * from features.{family} limit 0").columns
+            if c not in ("symbol", "ts")
+        ]
+    assert list(wide.columns) == expected
+    assert not any(c.startswith("target_") for c in wide.columns)
