@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TF := $(BIN)/tickfeatures
 STAMP := $(VENV)/.installed
 
-.PHONY: install system venv demo test lint pytest db-start db-stop clean
+.PHONY: install system venv demo test lint pytest db-start db-stop bench clean
 
 install: system venv
 
@@ -31,7 +31,7 @@ db-stop:
 	@$(TF) db stop
 
 lint: venv
-	$(BIN)/ruff check src tests python_udfs
+	$(BIN)/ruff check src tests python_udfs bench
 	$(BIN)/sqlfluff lint models --disable-progress-bar --processes 2
 
 # pytest exits 5 when it collects no test: that is a failure here, not a pass.
@@ -44,3 +44,7 @@ test: install db-start lint pytest
 
 clean:
 	rm -rf target logs
+
+# Benchmarks: figures printed and written to .tickfeatures/bench/*.json.
+bench: install db-start
+	@$(BIN)/python bench/bench_l2.py

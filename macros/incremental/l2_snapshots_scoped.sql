@@ -33,7 +33,7 @@
         where symbols.symbol is not null
     ),
 
-    bounds as (
+    bounds as materialized (
         select
             symbols.symbol,
             (
@@ -47,7 +47,7 @@
         where symbols.symbol is not null
     ),
 
-    scope as (
+    scope as materialized (
         select
             bounds.symbol,
             case
@@ -58,7 +58,7 @@
         from bounds
     ),
 
-    warm_scope as (
+    warm_scope as materialized (
         select
             scope.symbol,
             scope.from_ts,
@@ -90,12 +90,17 @@
         from scope
     )
 
+    -- lateral: one index range scan per symbol (and only the chunks it touches), never a
+    -- scan of the whole history
     select
         raw_rows.*,
         raw_rows.ts >= warm_scope.from_ts as in_output
-    from {{ raw }} as raw_rows
-    inner join warm_scope
-        on raw_rows.symbol = warm_scope.symbol and raw_rows.ts >= warm_scope.read_from
+    from warm_scope
+    cross join lateral (
+        select symbol_rows.*
+        from {{ raw }} as symbol_rows
+        where symbol_rows.symbol = warm_scope.symbol and symbol_rows.ts >= warm_scope.read_from
+    ) as raw_rows
     {%- else %}
     select
         raw_rows.*,

@@ -5,13 +5,16 @@
     so a file committed while the model runs is picked up by the next refresh.
 -#}
 {% macro refresh_begin(kind='l2') -%}
+    drop table if exists {{ _pending_files_relation(this) }}_started;
+    create temporary table {{ _pending_files_relation(this) }}_started as
+    select clock_timestamp() as started_at;
+
     drop table if exists {{ _pending_files_relation(this) }};
     create temporary table {{ _pending_files_relation(this) }} as
     select
         ranges.file_id,
         ranges.symbol,
-        ranges.min_ts,
-        clock_timestamp() as started_at
+        ranges.min_ts
     from ops.ingest_ranges as ranges
     inner join ops.ingest_files as files on ranges.file_id = files.file_id
     where

@@ -175,6 +175,36 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     return run_dbt(args.dbt_args).returncode
 
 
+REFRESH_SELECTION = ["path:models/l2", "path:models/targets"]
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Bring the L2 families and targets up to date with the loaded snapshots."""
+    from tickfeatures.dbt import run_dbt
+
+    started = time.perf_counter()
+    dbt_args = ["run", "--select", *(args.select or REFRESH_SELECTION)]
+    if args.full:
+        dbt_args.append("--full-refresh")
+    if not args.verbose:
+        dbt_args.append("--quiet")
+    result = run_dbt(dbt_args)
+    if result.returncode != 0:
+        raise TickfeaturesError("refresh failed: dbt run did not complete (see its output above)")
+    elapsed = time.perf_counter() - started
+    with db.connect() as conn:
+        runs = conn.execute(
+            "select distinct on (model) model, mode, window_start, rows, duration_ms"
+            " from ops.refresh_runs order by model, run_id desc"
+        ).fetchall()
+    for model, mode, window_start, rows, duration_ms in sorted(runs):
+        since = f"new data from {window_start}" if window_start else "no new files"
+        detail = "rebuilt" if mode == "full" else since
+        _say(f"{model:16s} {rows:>10} rows  {detail}  ({duration_ms / 1000:.2f} s in SQL)")
+    _say(f"refresh: {'full' if args.full else 'incremental'}, {elapsed:.1f} s wall")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tickfeatures.dbt import run_dbt
 
@@ -309,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt")
     p.set_defaults(func=cmd_dbt)
+
+    p = sub.add_parser(
+        "refresh",
+        help="update the L2 feature families and targets with new snapshots",
+        description="Run the L2 feature families and targets incrementally: only new (and "
+        "late) snapshots and the warm-up their windows need are computed. Equivalent to "
+        "`dbt run --select path:models/l2 path:models/targets`.",
+    )
+    p.add_argument("--full", action="store_true", help="rebuild from scratch (--full-refresh)")
+    p.add_argument("--select", nargs="+", help="dbt selection instead of the L2 models")
+    p.add_argument("--verbose", action="store_true", help="show dbt's full output")
+    p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser(
         "demo",

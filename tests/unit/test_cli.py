@@ -14,13 +14,14 @@ SUBCOMMANDS = [
     ["generate"],
     ["load"],
     ["dbt"],
+    ["refresh"],
     ["demo"],
 ]
 
 
 def test_top_level_help() -> None:
     result = run_cli("--help")
-    for name in ("db", "migrate", "generate", "load", "dbt", "demo"):
+    for name in ("db", "migrate", "generate", "load", "dbt", "refresh", "demo"):
         assert name in result.stdout
 
 

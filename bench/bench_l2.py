@@ -1,0 +1,292 @@
+"""Benchmark: the L2 families built in the database against the pandas round trip.
+
+On 1,000,000 snapshots (2 symbols x 500,000, 10 levels), in one run on one machine:
+  * in-database: `dbt run --select path:models/l2 --full-refresh` (dbt's overhead included);
+  * pandas: COPY the snapshots out, compute the same eight families with the pandas
+    reference implementations in tests/oracle/, COPY the results back in binary;
+  * incremental: load one new minute of snapshots per symbol, then `tickfeatures refresh`.
+Prints the figures and writes them to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.oracle import (  # noqa: E402
+    book_pressure,
+    flow,
+    microstructure,
+    ofi,
+    regime,
+    stability,
+    temporal,
+    volatility,
+)
+from tickfeatures import config, generate  # noqa: E402
+from tickfeatures.schema import L2_COLUMNS  # noqa: E402
+
+FAMILIES = [
+    "microstructure",
+    "ofi",
+    "book_pressure",
+    "stability",
+    "volatility",
+    "flow",
+    "temporal",
+    "regime",
+]
+SYMBOLS = ["EURUSD", "GBPUSD"]
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def tf(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, config.DSN_ENV: dsn}
+    result = subprocess.run(
+        [sys.executable, "-m", "tickfeatures.cli", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"tickfeatures {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def snapshots_csv(rows_per_symbol: int, cache: Path) -> Path:
+    """Generated snapshots, exactly rows_per_symbol per symbol, cached as CSV.gz."""
+    path = cache / f"l2_{len(SYMBOLS)}x{rows_per_symbol}.csv.gz"
+    specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
+    start = pd.Timestamp("2026-03-02 00:00", tz="UTC")
+    if not path.exists():
+        log(f"generating {len(SYMBOLS)} x {rows_per_symbol:,} snapshots into {path}")
+        hours = rows_per_symbol * 0.1 * 1.3 / 3600 + 1
+        counts = dict.fromkeys(SYMBOLS, 0)
+        last: dict[str, tuple] = {}
+
+        def take() -> object:
+            for row in generate.generate_l2(
+                [specs[s] for s in SYMBOLS],
+                start.to_pydatetime(),
+                timedelta(hours=hours),
+                seed=2026,
+            ):
+                if counts[row[0]] < rows_per_symbol and (row[0], row[1]) != last.get(row[0]):
+                    counts[row[0]] += 1
+                    last[row[0]] = (row[0], row[1])
+                    yield row
+
+        cache.mkdir(parents=True, exist_ok=True)
+        generate.write_csv(take(), L2_COLUMNS, path)
+        assert all(n == rows_per_symbol for n in counts.values()), counts
+    return path
+
+
+def fresh_database(base: str, name: str) -> str:
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return make_conninfo(base, dbname=name)
+
+
+def pandas_round_trip(url: str) -> dict[str, float]:
+    """COPY out, compute the eight families with the pandas references, COPY back (binary)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(
+            # a hypertable's rows live in its chunks: COPY a query, not the table
+            sql.SQL("copy (select {} from market.l2_snapshots) to stdout (format binary)").format(
+                sql.SQL(", ").join(map(sql.Identifier, L2_COLUMNS))
+            )
+        ) as copy:
+            copy.set_types(["text", "timestamptz", *["float8"] * (len(L2_COLUMNS) - 2)])
+            rows = list(copy.rows())
+    if not rows:
+        raise SystemExit("COPY out returned no rows")
+    frame = pd.DataFrame(rows, columns=list(L2_COLUMNS))
+    frame = frame.astype({c: "float64" for c in L2_COLUMNS[2:]})
+    timings["copy_out_s"] = time.perf_counter() - t0
+
+    impact = {
+        s.symbol: s.impact_order_size
+        for s in generate.load_symbols(ROOT / "seeds" / "symbols.csv").values()
+    }
+    compute = {
+        "microstructure": lambda f: microstructure.microstructure(f, impact, 1.0),
+        "ofi": ofi.ofi,
+        "book_pressure": book_pressure.book_pressure,
+        "stability": stability.stability,
+        "volatility": volatility.volatility,
+        "flow": flow.flow,
+        "temporal": temporal.temporal,
+        "regime": regime.regime,
+    }
+    results = {}
+    t1 = time.perf_counter()
+    for family in FAMILIES:
+        started = time.perf_counter()
+        results[family] = compute[family](frame)
+        timings[f"compute_{family}_s"] = time.perf_counter() - started
+    timings["compute_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute("create schema if not exists pandas_features")
+        for family, out in results.items():
+            table = sql.Identifier("pandas_features", family)
+            columns = list(out.columns)
+            types = [
+                "text",
+                "timestamptz",
+                *["boolean" if c == "is_crossed" else "double precision" for c in columns[2:]],
+            ]
+            conn.execute(sql.SQL("drop table if exists {}").format(table))
+            conn.execute(
+                sql.SQL("create table {} ({})").format(
+                    table,
+                    sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                        for c, t in zip(columns, types, strict=True)
+                    ),
+                )
+            )
+            values = [out[c].to_numpy(dtype=object) for c in columns]
+            for c in range(2, len(columns)):
+                col = values[c]
+                values[c] = np.where(pd.isna(col), None, col)
+            values[1] = [t.to_pydatetime() for t in out["ts"]]
+            with (
+                conn.cursor() as cur,
+                cur.copy(sql.SQL("copy {} from stdin (format binary)").format(table)) as copy,
+            ):
+                copy.set_types(
+                    [
+                        "text",
+                        "timestamptz",
+                        *["bool" if c == "is_crossed" else "float8" for c in columns[2:]],
+                    ]
+                )
+                for row in zip(*values, strict=True):
+                    copy.write_row(row)
+            copied = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()
+            if copied is None or copied[0] != len(out):
+                raise SystemExit(f"COPY back of {family} wrote {copied} rows, not {len(out)}")
+        conn.commit()
+    timings["copy_in_s"] = time.perf_counter() - t2
+    timings["total_s"] = time.perf_counter() - t0
+    return timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows-per-symbol", type=int, default=500_000)
+    parser.add_argument("--out", default=str(ROOT / ".tickfeatures" / "bench" / "l2.json"))
+    parser.add_argument("--threads", type=int, default=2, help="dbt threads")
+    args = parser.parse_args()
+
+    base = os.environ.get(config.DSN_ENV) or config.embedded_url(database="postgres")
+    cache = ROOT / ".tickfeatures" / "bench"
+    path = snapshots_csv(args.rows_per_symbol, cache)
+    url = fresh_database(base, "tickfeatures_bench")
+    log(f"database {url}")
+    tf("migrate", dsn=url)
+    started = time.perf_counter()
+    tf("load", "l2", str(path), dsn=url)
+    load_s = time.perf_counter() - started
+    tf("dbt", "seed", dsn=url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze market.l2_snapshots")
+        n_rows = conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
+        last = conn.execute("select max(ts) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
+    log(f"{n_rows:,} snapshots loaded in {load_s:.1f} s")
+
+    log("in-database build of the eight L2 families (dbt run --full-refresh) ...")
+    started = time.perf_counter()
+    tf(
+        "dbt",
+        "run",
+        "--select",
+        "path:models/l2",
+        "--full-refresh",
+        "--threads",
+        str(args.threads),
+        dsn=url,
+    )
+    sql_s = time.perf_counter() - started
+    per_model = {}
+    with psycopg.connect(url) as conn:
+        for model, ms in conn.execute(
+            "select model, duration_ms from ops.refresh_runs where mode = 'full'"
+        ):
+            per_model[model] = ms / 1000
+    log(f"in-database: {sql_s:.1f} s wall")
+
+    log("pandas round trip (COPY out, compute, COPY back in binary) ...")
+    pandas = pandas_round_trip(url)
+    log(f"pandas: {pandas['total_s']:.1f} s")
+
+    log("incremental refresh of one new minute per symbol ...")
+    specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
+    minute = cache / "next_minute.csv"
+    generate.write_csv(
+        generate.generate_l2(
+            [specs[s] for s in SYMBOLS],
+            last + timedelta(milliseconds=1),
+            timedelta(minutes=1),
+            seed=77,
+        ),
+        L2_COLUMNS,
+        minute,
+    )
+    tf("load", "l2", str(minute), dsn=url)
+    started = time.perf_counter()
+    refresh = tf("refresh", dsn=url)
+    refresh_s = time.perf_counter() - started
+    log(f"incremental refresh: {refresh_s:.1f} s wall")
+
+    figures = {
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "snapshots": n_rows,
+        "symbols": SYMBOLS,
+        "in_database_full_build_s": round(sql_s, 2),
+        "in_database_per_model_sql_s": {k: round(v, 2) for k, v in sorted(per_model.items())},
+        "pandas_round_trip_s": {k: round(v, 2) for k, v in pandas.items()},
+        "ratio_in_database_to_pandas": round(sql_s / pandas["total_s"], 3),
+        "incremental_refresh_one_minute_s": round(refresh_s, 2),
+        "load_s": round(load_s, 2),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(refresh.stdout.strip())
+    log(f"figures written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
