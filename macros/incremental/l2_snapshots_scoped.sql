@@ -100,6 +100,7 @@
         select symbol_rows.*
         from {{ raw }} as symbol_rows
         where symbol_rows.symbol = warm_scope.symbol and symbol_rows.ts >= warm_scope.read_from
+        offset 0  -- keeps the planner from flattening this into a join over all rows
     ) as raw_rows
     {%- else %}
     select

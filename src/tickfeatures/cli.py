@@ -183,7 +183,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from tickfeatures.dbt import run_dbt
 
     started = time.perf_counter()
-    dbt_args = ["run", "--select", *(args.select or REFRESH_SELECTION)]
+    dbt_args = [
+        "run",
+        "--select",
+        *(args.select or REFRESH_SELECTION),
+        "--threads",
+        str(args.threads),
+    ]
     if args.full:
         dbt_args.append("--full-refresh")
     if not args.verbose:
@@ -348,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`dbt run --select path:models/l2 path:models/targets`.",
     )
     p.add_argument("--full", action="store_true", help="rebuild from scratch (--full-refresh)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="models run at once (default 4: an incremental run waits on dbt more than on SQL)",
+    )
     p.add_argument("--select", nargs="+", help="dbt selection instead of the L2 models")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_refresh)
