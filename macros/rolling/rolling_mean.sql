@@ -1,7 +1,7 @@
-{#- Mean over the row window t-n+1..t, NULL unless all n values are non-NULL (T1); numeric, exact. -#}
-{% macro rolling_mean(expr, n) -%}
+{#- Mean of a series over the row window (as rolling_stddev), from its running_moments columns. -#}
+{% macro rolling_mean(name, n, skip=0) -%}
     case
-        when count({{ expr }}) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }} = {{ n }}
-            then avg(({{ expr }})::numeric) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }}::double precision
+        when {{ rows_window_full(name ~ '_n', n, skip=skip) }}
+            then ({{ rows_window_sum(name ~ '_s1', n, exact=true, skip=skip) }} / {{ n }})::double precision
     end
 {%- endmacro %}

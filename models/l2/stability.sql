@@ -43,6 +43,18 @@ per_snapshot as (
     from snapshots
 ),
 
+moments as (
+    select
+        per_snapshot.*,
+        {{ running_moments('spread', 'spread') }},
+        {{ running_moments('book_shape_1_5', 'book_shape') }},
+        {{ running_moments('depth_ratio', 'depth_ratio') }},
+        {%- for k in imbalance_levels %}
+        {{ running_moments('obi_' ~ k, 'obi_' ~ k) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from per_snapshot
+),
+
 -- Quote lives (T10) -------------------------------------------------------------------------
 -- Counted from the latest change. An incremental run starts at the last row the model
 -- already holds (the anchor) and continues that row's stored lives.
@@ -122,16 +134,10 @@ spread_regime as (
         symbol,
         ts,
         spread,
-        row_number() {{ _symbol_window() }} as seq,
-        case
-            when count(spread) {{ _symbol_window('rows between 100 preceding and 1 preceding') }} = 100
-                then avg(spread::numeric) {{ _symbol_window('rows between 100 preceding and 1 preceding') }}
-        end as spread_mean_100,
-        case
-            when count(spread) {{ _symbol_window('rows between 100 preceding and 1 preceding') }} = 100
-                then stddev_samp(spread::numeric) {{ _symbol_window('rows between 100 preceding and 1 preceding') }}
-        end as spread_std_100
-    from per_snapshot
+        -- mean and std_s of the 100 spreads before this row
+        {{ rolling_mean('spread', 100, skip=1) }} as spread_mean_100,
+        {{ rolling_stddev('spread', 100, skip=1) }} as spread_std_100
+    from moments
 ),
 
 flagged as (
@@ -219,17 +225,17 @@ resilience as (
 
 rolled as (
     select
-        per_snapshot.*,
+        moments.*,
         {%- for n in spread_windows %}
         {{ rolling_stddev('spread', n) }} as spread_stability_{{ n }},
         {{ rolling_mean('spread', n) }} as spread_mean_{{ n }},
         {%- endfor %}
-        {{ rolling_stddev('book_shape_1_5', 50) }} as book_shape_stability,
+        {{ rolling_stddev('book_shape', 50) }} as book_shape_stability,
         {{ rolling_stddev('depth_ratio', 50) }} as depth_ratio_stability,
         {%- for k in imbalance_levels %}
         {{ rolling_stddev('obi_' ~ k, 50) }} as imbalance_stability_{{ k }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from per_snapshot
+    from moments
 ),
 
 final as (

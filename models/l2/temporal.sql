@@ -40,6 +40,8 @@ running as (
     select
         per_snapshot.*,
         {{ running_sum('book_updates') }} as running_updates,
+        {{ running_moments('bid_size_1', 'bid_size_1') }},
+        {{ running_moments('ask_size_1', 'ask_size_1') }},
         {{ running_count('book_updates') }} as running_update_rows
     from per_snapshot
 ),
@@ -59,16 +61,13 @@ computed as (
         end as update_intensity_{{ n }},
         {%- endfor %}
         {%- for side in ['bid', 'ask'] %}
+        -- T12: above mean + 2 std_s of the 100 sizes before this one
         case
-            when
-                {{ side }}_size_1 is not null
-                and count({{ side }}_size_1) {{ _symbol_window('rows between 100 preceding and 1 preceding') }} = 100
-                then (
-                    {{ side }}_size_1 > (
-                        avg({{ side }}_size_1::numeric) {{ _symbol_window('rows between 100 preceding and 1 preceding') }}
-                        + 2 * stddev_samp({{ side }}_size_1::numeric) {{ _symbol_window('rows between 100 preceding and 1 preceding') }}
-                    )
-                )::int
+            when {{ side }}_size_1 is not null and {{ rows_window_full(side ~ '_size_1_n', 100, skip=1) }}
+                then ({{ side }}_size_1 > (
+                    {{ rolling_mean(side ~ '_size_1', 100, skip=1) }}
+                    + 2 * {{ rolling_stddev(side ~ '_size_1', 100, skip=1) }}
+                ))::int
         end as large_{{ side }},
         {%- endfor %}
         size_clustering,

@@ -32,10 +32,10 @@ returns as (
 running as (
     select
         returns.*,
+        {{ running_moments('r', 'r') }},
         {{ running_count('r') }} as running_n,
         {{ running_sum('r * r') }} as running_r2,
         {{ running_sum('case when r > 0 then r * r end') }} as running_r2_up,
-        {{ running_sum('case when r < 0 then r * r end') }} as running_r2_down,
         {{ running_sum('r * r * r') }} as running_r3
     from returns
 ),
@@ -50,16 +50,15 @@ windowed as (
         {{ rolling_stddev('r', n) }} as l2_volatility_{{ n }},
         {%- endfor %}
         {%- for name, seconds in time_windows.items() %}
-        {{ time_stddev("r", seconds) }} as l2_volatility_{{ name }},
+        {{ time_stddev('r', 'r', seconds) }} as l2_volatility_{{ name }},
         {%- endfor %}
         {{ time_window_sum('running_r2', 'r * r', 300) }} as r2_5min,
         {{ time_window_sum('running_n', 'case when r is not null then 1 end', 300) }}
             as n_5min,
         {%- for n in realized_windows %}
         {{ rows_window_full('running_n', n) }} as full_{{ n }},
-        {{ rows_window_sum('running_r2', n) }} as rv_{{ n }},
-        {{ rows_window_sum('running_r2_up', n) }} as rs_up_{{ n }},
-        {{ rows_window_sum('running_r2_down', n) }} as rs_down_{{ n }},
+        {{ rows_window_sum('running_r2', n, exact=true) }} as rv_{{ n }},
+        {{ rows_window_sum('running_r2_up', n, exact=true) }} as rs_up_{{ n }},
         {{ rows_window_sum('running_r3', n) }} as r3_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from running
@@ -69,17 +68,24 @@ realized as (
     select
         windowed.*,
         {%- for n in realized_windows %}
-        case when full_{{ n }} then sqrt(rv_{{ n }}) end as volatility_{{ n }}{{ ',' if not loop.last }}
+        case when full_{{ n }} then sqrt(rv_{{ n }}::double precision) end as volatility_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from windowed
 ),
 
-with_vol_of_vol as (
+vol_30_moments as (
     select
         realized.*,
-        -- C4 with n = m = 30: std_s of the last 30 values of volatility_30
-        {{ rolling_stddev('volatility_30', 30) }} as vol_of_vol
+        {{ running_moments('volatility_30', 'vol_30') }}
     from realized
+),
+
+with_vol_of_vol as (
+    select
+        vol_30_moments.*,
+        -- C4 with n = m = 30: std_s of the last 30 values of volatility_30
+        {{ rolling_stddev('vol_30', 30) }} as vol_of_vol
+    from vol_30_moments
 ),
 
 final as (
@@ -99,15 +105,16 @@ final as (
         volatility_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
-        case when full_{{ n }} then sqrt(rs_up_{{ n }}) end as upside_vol_{{ n }},
+        case when full_{{ n }} then sqrt(rs_up_{{ n }}::double precision) end as upside_vol_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
-        case when full_{{ n }} then sqrt(rs_down_{{ n }}) end as downside_vol_{{ n }},
+        -- C2: RS- = RV - RS+ (zero returns are in neither), exact in numeric
+        case when full_{{ n }} then sqrt((rv_{{ n }} - rs_up_{{ n }})::double precision) end as downside_vol_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
         case
             when full_{{ n }} and rv_{{ n }} > 0
-                then sqrt({{ n }}) * r3_{{ n }} / power(rv_{{ n }}, 1.5)
+                then sqrt({{ n }}) * r3_{{ n }} / power(rv_{{ n }}::double precision, 1.5)
         end as vol_skew_{{ n }},
         {%- endfor %}
         vol_of_vol
