@@ -249,6 +249,9 @@ def main() -> int:
     pandas = pandas_round_trip(url)
     log(f"pandas: {pandas['total_s']:.1f} s")
 
+    # targets are not one of the eight families: built (untimed) so that the refresh
+    # below measures the steady state, one new minute for every model
+    tf("dbt", "run", "--select", "path:models/targets", dsn=url)
     log("incremental refresh of one new minute per symbol ...")
     specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
     minute = cache / "next_minute.csv"
@@ -277,6 +280,7 @@ def main() -> int:
         "pandas_round_trip_s": {k: round(v, 2) for k, v in pandas.items()},
         "ratio_in_database_to_pandas": round(sql_s / pandas["total_s"], 3),
         "incremental_refresh_one_minute_s": round(refresh_s, 2),
+        "incremental_refresh_models": "8 L2 families + l2_targets, `tickfeatures refresh`",
         "load_s": round(load_s, 2),
     }
     out = Path(args.out)
