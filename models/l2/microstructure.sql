@@ -23,8 +23,8 @@ sized as (
 walked as (
     select
         sized.*,
-        (sized.bid_price_1 + sized.ask_price_1) / 2 as mid,
-        sized.ask_price_1 - sized.bid_price_1 as spread,
+        {{ book_mid('sized') }} as mid,
+        {{ book_spread('sized') }} as spread,
         {{ book_walk_vwap('ask', 'sized.impact_order_size', 'sized') }} as vwap_buy,
         {{ book_walk_vwap('bid', 'sized.impact_order_size', 'sized') }} as vwap_sell,
         {{ book_depth('bid', 5, 'sized') }} as bid_depth_5,

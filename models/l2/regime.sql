@@ -15,8 +15,8 @@ mids as (
         symbol,
         ts,
         in_output,
-        (bid_price_1 + ask_price_1) / 2 as mid,
-        ln((bid_price_1 + ask_price_1) / 2) as log_mid,
+        {{ book_mid() }} as mid,
+        ln({{ book_mid() }}) as log_mid,
         row_number() {{ _symbol_window() }} as row_index
     from snapshots
 ),

@@ -19,7 +19,7 @@ per_snapshot as (
         in_output,
         bid_price_1,
         ask_price_1,
-        ask_price_1 - bid_price_1 as spread,
+        {{ book_spread() }} as spread,
         lag(ts) {{ _symbol_window() }} as prev_ts,
         (bid_price_1 is distinct from lag(bid_price_1) {{ _symbol_window() }})::int as bid_moved,
         (ask_price_1 is distinct from lag(ask_price_1) {{ _symbol_window() }})::int as ask_moved,

@@ -22,7 +22,7 @@ per_snapshot as (
         in_output,
         bid_size_1,
         ask_size_1,
-        (bid_price_1 + ask_price_1) / 2 as mid,
+        {{ book_mid() }} as mid,
         {{ book_imbalance(5) }} as obi_5,
         -- T9: fields that differ from the previous snapshot (NULL on the first snapshot)
         case when prev_ts is not null then

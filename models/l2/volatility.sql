@@ -15,8 +15,8 @@ mids as (
         symbol,
         ts,
         in_output,
-        (bid_price_1 + ask_price_1) / 2 as mid,
-        lag((bid_price_1 + ask_price_1) / 2) {{ _symbol_window() }} as prev_mid
+        {{ book_mid() }} as mid,
+        lag({{ book_mid() }}) {{ _symbol_window() }} as prev_mid
     from snapshots
 ),
 

@@ -16,8 +16,8 @@ mids as (
         symbol,
         ts,
         in_output,
-        (bid_price_1 + ask_price_1) / 2 as mid,
-        ask_price_1 - bid_price_1 as spread,
+        {{ book_mid() }} as mid,
+        {{ book_spread() }} as spread,
         max(ts) over (partition by symbol) as last_ts
     from snapshots
 ),
