@@ -19,8 +19,17 @@
         {%- else -%}
         null,
         {%- endif %}
-        (select max(model.ts) from {{ this }} as model),
         {% if is_incremental() -%}
+        -- the newest row of the symbols refreshed, each an index lookup (a global max(ts)
+        -- would scan the whole model)
+        (
+            select max(latest.ts)
+            from (select distinct pending.symbol from {{ pending }} as pending) as refreshed
+            cross join lateral (
+                select max(model.ts) as ts from {{ this }} as model
+                where model.symbol = refreshed.symbol
+            ) as latest
+        ),
         -- rows at or after each symbol's earliest new timestamp: index range counts
         (
             select coalesce(sum(written.n), 0)
@@ -35,6 +44,7 @@
             ) as written
         ),
         {%- else -%}
+        (select max(model.ts) from {{ this }} as model),
         (select count(*) from {{ this }} as model),
         {%- endif %}
         'success',
