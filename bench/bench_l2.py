@@ -29,29 +29,10 @@ from psycopg.conninfo import make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.oracle import (  # noqa: E402
-    book_pressure,
-    flow,
-    microstructure,
-    ofi,
-    regime,
-    stability,
-    temporal,
-    volatility,
-)
+from tests.oracle.registry import L2_FAMILIES, ORACLES  # noqa: E402
 from tickfeatures import config, generate  # noqa: E402
 from tickfeatures.schema import L2_COLUMNS  # noqa: E402
 
-FAMILIES = [
-    "microstructure",
-    "ofi",
-    "book_pressure",
-    "stability",
-    "volatility",
-    "flow",
-    "temporal",
-    "regime",
-]
 SYMBOLS = ["EURUSD", "GBPUSD"]
 
 
@@ -131,25 +112,11 @@ def pandas_round_trip(url: str) -> dict[str, float]:
     frame = frame.astype({c: "float64" for c in L2_COLUMNS[2:]})
     timings["copy_out_s"] = time.perf_counter() - t0
 
-    impact = {
-        s.symbol: s.impact_order_size
-        for s in generate.load_symbols(ROOT / "seeds" / "symbols.csv").values()
-    }
-    compute = {
-        "microstructure": lambda f: microstructure.microstructure(f, impact, 1.0),
-        "ofi": ofi.ofi,
-        "book_pressure": book_pressure.book_pressure,
-        "stability": stability.stability,
-        "volatility": volatility.volatility,
-        "flow": flow.flow,
-        "temporal": temporal.temporal,
-        "regime": regime.regime,
-    }
     results = {}
     t1 = time.perf_counter()
-    for family in FAMILIES:
+    for family in L2_FAMILIES:
         started = time.perf_counter()
-        results[family] = compute[family](frame)
+        results[family] = ORACLES[family](frame)
         timings[f"compute_{family}_s"] = time.perf_counter() - started
     timings["compute_s"] = time.perf_counter() - t1
 

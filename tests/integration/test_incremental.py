@@ -18,21 +18,12 @@ import pytest
 
 from tests.conftest import ROOT, FreshDatabase, run_cli
 from tests.oracle.compare import mismatches
+from tests.oracle.registry import L2_FAMILIES
 from tickfeatures import generate
 from tickfeatures.schema import L2_COLUMNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-L2_FAMILIES = [
-    "microstructure",
-    "ofi",
-    "book_pressure",
-    "stability",
-    "volatility",
-    "flow",
-    "temporal",
-    "regime",
-]
 MODELS = [*L2_FAMILIES, "l2_targets"]
 T0 = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
 

@@ -10,8 +10,6 @@ FEATURE_DEFINITIONS.md without reading the SQL.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,45 +19,14 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, FreshDatabase, run_cli
-from tests.oracle import (
-    book_pressure,
-    datasets,
-    flow,
-    microstructure,
-    ofi,
-    regime,
-    stability,
-    targets,
-    temporal,
-    volatility,
-)
+from tests.oracle import datasets, microstructure
 from tests.oracle.compare import mismatches
+from tests.oracle.registry import ORACLES
 from tickfeatures import generate
 from tickfeatures.schema import L2_COLUMNS
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_IMPACT_ORDER_SIZE = 1.0  # dbt_project.yml var default_impact_order_size
-
-
-def _impact_sizes() -> dict[str, float]:
-    with (ROOT / "seeds" / "symbols.csv").open() as fh:
-        return {row["symbol"]: float(row["impact_order_size"]) for row in csv.DictReader(fh)}
-
-
-ORACLES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-    "microstructure": lambda s: microstructure.microstructure(
-        s, _impact_sizes(), DEFAULT_IMPACT_ORDER_SIZE
-    ),
-    "ofi": ofi.ofi,
-    "book_pressure": book_pressure.book_pressure,
-    "stability": stability.stability,
-    "volatility": volatility.volatility,
-    "flow": flow.flow,
-    "temporal": temporal.temporal,
-    "regime": regime.regime,
-    "l2_targets": targets.targets,
-}
 YAML = {name: ROOT / "models" / "l2" / f"{name}.yml" for name in ORACLES}
 YAML["l2_targets"] = ROOT / "models" / "targets" / "l2_targets.yml"
 
