@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from tickfeatures import config
 
@@ -107,10 +107,6 @@ def migrated_db(databases: FreshDatabase) -> str:
 def fresh_db(databases: FreshDatabase) -> str:
     """An empty database of its own for one test."""
     return databases.create()
-
-
-def dbname(url: str) -> str:
-    return str(conninfo_to_dict(url)["dbname"])
 
 
 def _free_port() -> int:
