@@ -21,13 +21,15 @@ mids as (
     from snapshots
 ),
 
+{{ rows_window_extremes('mids', 'mid', range_windows) }},
+
 centred as (
     -- ln m less a constant of the symbol: D2's fit is unchanged by the shift, and the small
     -- differences convert to numeric without losing the digits that the fit depends on
     select
-        mids.*,
+        mid_extremes.*,
         log_mid - max(log_mid) over (partition by symbol) as y
-    from mids
+    from mid_extremes
 ),
 
 moves as (
@@ -89,10 +91,10 @@ windowed as (
         {%- endfor %}
         {%- for n in range_windows %}
         case when {{ rows_window_full('running_mids', n) }} then
-            max(mid) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }}
+            mid_max_{{ n }}
         end as high_{{ n }},
         case when {{ rows_window_full('running_mids', n) }} then
-            min(mid) {{ _symbol_window('rows between ' ~ (n - 1) ~ ' preceding and current row') }}
+            mid_min_{{ n }}
         end as low_{{ n }},
         case when {{ rows_window_full('running_mids', n) }} then
             {{ rows_window_sum('running_mid', n) }} / {{ n }}
