@@ -40,9 +40,19 @@ running as (
         events.*,
         {{ running_sum('ofi_event') }} as running_ofi,
         {{ running_sum('event_depth') }} as running_depth,
-        {{ running_sum("case when ofi_event is not null then 1 end") }} as running_events,
+        {{ running_count('ofi_event') }} as running_events,
         {{ running_sum('weighted_event') }} as running_weighted
     from events
+),
+
+running_before as (
+    select
+        running.*,
+        {{ running_sum_before('running_ofi', 'ofi_event') }} as running_ofi_before,
+        {{ running_sum_before('running_depth', 'event_depth') }} as running_depth_before,
+        {{ running_count_before('running_events', 'ofi_event') }} as running_events_before,
+        {{ running_sum_before('running_weighted', 'weighted_event') }} as running_weighted_before
+    from running
 ),
 
 windowed as (
@@ -52,13 +62,12 @@ windowed as (
         in_output,
         ofi_event,
         {%- for name, seconds in windows.items() %}
-        {{ time_window_sum('running_ofi', 'ofi_event', seconds) }} as ofi_{{ name }},
-        {{ time_window_sum('running_depth', 'event_depth', seconds) }} as depth_{{ name }},
-        {{ time_window_sum('running_events', 'case when ofi_event is not null then 1 end', seconds) }}
-            as events_{{ name }},
-        {{ time_window_sum('running_weighted', 'weighted_event', seconds) }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        {{ time_window_sum('running_ofi', seconds) }} as ofi_{{ name }},
+        {{ time_window_sum('running_depth', seconds) }} as depth_{{ name }},
+        {{ time_window_sum('running_events', seconds, exact=true) }} as events_{{ name }},
+        {{ time_window_sum('running_weighted', seconds) }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from running
+    from running_before
 ),
 
 final as (

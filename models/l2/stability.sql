@@ -55,14 +55,50 @@ moments as (
     from per_snapshot
 ),
 
+rolled as (
+    -- the moments' own columns stay here: only what later steps read is carried on
+    select
+        symbol,
+        ts,
+        in_output,
+        prev_ts,
+        bid_moved,
+        ask_moved,
+        spread,
+        book_shape_1_5,
+        depth_ratio,
+        bid_volume_concentration,
+        ask_volume_concentration,
+        volume_concentration,
+        bid_concentration,
+        ask_concentration,
+        {%- for n in spread_windows %}
+        {{ rolling_stddev('spread', n) }} as spread_stability_{{ n }},
+        {{ rolling_mean('spread', n) }} as spread_mean_{{ n }},
+        {%- endfor %}
+        -- book resilience: mean and std_s of the 100 spreads before this row
+        {{ rolling_mean('spread', 100, skip=1) }} as spread_mean_100_before,
+        {{ rolling_stddev('spread', 100, skip=1) }} as spread_std_100_before,
+        {{ rolling_stddev('book_shape', 50) }} as book_shape_stability,
+        {{ rolling_stddev('depth_ratio', 50) }} as depth_ratio_stability,
+        {%- for k in imbalance_levels %}
+        {{ rolling_stddev('obi_' ~ k, 50) }} as imbalance_stability_{{ k }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from moments
+),
+
 -- Quote lives (T10) -------------------------------------------------------------------------
 -- Counted from the latest change. An incremental run starts at the last row the model
 -- already holds (the anchor) and continues that row's stored lives.
 anchored as (
     select
-        per_snapshot.*,
+        symbol,
+        ts,
+        in_output,
+        bid_moved,
+        ask_moved,
         max(case when not in_output then ts end) over (partition by symbol) as anchor_ts
-    from per_snapshot
+    from rolled
 ),
 
 lives_scope as (
@@ -129,23 +165,13 @@ lives as (
 ),
 
 -- Book resilience (docs/engine_definitions.md) ------------------------------------------------
-spread_regime as (
+flagged as (
     select
         symbol,
         ts,
-        spread,
-        -- mean and std_s of the 100 spreads before this row
-        {{ rolling_mean('spread', 100, skip=1) }} as spread_mean_100,
-        {{ rolling_stddev('spread', 100, skip=1) }} as spread_std_100
-    from moments
-),
-
-flagged as (
-    select
-        spread_regime.*,
-        coalesce(spread > spread_mean_100 + 2 * spread_std_100, false) as is_wide,
-        coalesce(spread <= spread_mean_100, false) as is_calm
-    from spread_regime
+        coalesce(spread > spread_mean_100_before + 2 * spread_std_100_before, false) as is_wide,
+        coalesce(spread <= spread_mean_100_before, false) as is_calm
+    from rolled
 ),
 
 counted as (
@@ -221,21 +247,6 @@ resilience as (
             recovery_running.symbol = window_start.symbol
             and recovery_running.calm_count_before_window + 1 = window_start.calm_count
             and recovery_running.ts >= window_start.ts
-),
-
-rolled as (
-    select
-        moments.*,
-        {%- for n in spread_windows %}
-        {{ rolling_stddev('spread', n) }} as spread_stability_{{ n }},
-        {{ rolling_mean('spread', n) }} as spread_mean_{{ n }},
-        {%- endfor %}
-        {{ rolling_stddev('book_shape', 50) }} as book_shape_stability,
-        {{ rolling_stddev('depth_ratio', 50) }} as depth_ratio_stability,
-        {%- for k in imbalance_levels %}
-        {{ rolling_stddev('obi_' ~ k, 50) }} as imbalance_stability_{{ k }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from moments
 ),
 
 final as (

@@ -33,11 +33,17 @@ running as (
     select
         returns.*,
         {{ running_moments('r', 'r') }},
-        {{ running_count('r') }} as running_n,
-        {{ running_sum('r * r') }} as running_r2,
-        {{ running_sum('case when r > 0 then r * r end') }} as running_r2_up,
+        -- RS+ sums the same exact squares as RV, so RS- = RV - RS+ is exact and never negative
+        {{ running_sum('case when r > 0 then ' ~ _squared('r') ~ ' end') }} as running_r2_up,
         {{ running_sum('r * r * r') }} as running_r3
     from returns
+),
+
+running_before as (
+    select
+        running.*,
+        {{ running_moments_before('r', 'r') }}
+    from running
 ),
 
 windowed as (
@@ -50,25 +56,30 @@ windowed as (
         {{ rolling_stddev('r', n) }} as l2_volatility_{{ n }},
         {%- endfor %}
         {%- for name, seconds in time_windows.items() %}
-        {{ time_stddev('r', 'r', seconds) }} as l2_volatility_{{ name }},
+        {{ time_stddev('r', seconds) }} as l2_volatility_{{ name }},
         {%- endfor %}
-        {{ time_window_sum('running_r2', 'r * r', 300) }} as r2_5min,
-        {{ time_window_sum('running_n', 'case when r is not null then 1 end', 300) }}
-            as n_5min,
+        {#- the same window sums as l2_volatility_5min's: evaluated once -#}
+        {{ time_window_sum('r_s2', 300) }} as r2_5min,
+        {{ time_window_sum('r_n', 300, exact=true) }} as n_5min,
+        {#- C1, C2 over complete windows: RV, RS+ and RS- = RV - RS+ (zero returns are in
+            neither) exact in numeric, each converted to float8 once -#}
         {%- for n in realized_windows %}
-        {{ rows_window_full('running_n', n) }} as full_{{ n }},
-        {{ rows_window_sum('running_r2', n, exact=true) }} as rv_{{ n }},
-        {{ rows_window_sum('running_r2_up', n, exact=true) }} as rs_up_{{ n }},
-        {{ rows_window_sum('running_r3', n) }} as r3_{{ n }}{{ ',' if not loop.last }}
+        {%- set full = rows_window_full('r_n', n) %}
+        {%- set rv = rows_window_sum('r_s2', n, exact=true) %}
+        {%- set rs_up = rows_window_sum('running_r2_up', n, exact=true) %}
+        case when {{ full }} then ({{ rv }})::double precision end as rv_{{ n }},
+        case when {{ full }} then ({{ rs_up }})::double precision end as rs_up_{{ n }},
+        case when {{ full }} then ({{ rv }} - {{ rs_up }})::double precision end as rs_down_{{ n }},
+        case when {{ full }} then {{ rows_window_sum('running_r3', n) }} end as r3_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from running
+    from running_before
 ),
 
 realized as (
     select
         windowed.*,
         {%- for n in realized_windows %}
-        case when full_{{ n }} then sqrt(rv_{{ n }}::double precision) end as volatility_{{ n }}{{ ',' if not loop.last }}
+        sqrt(rv_{{ n }}) as volatility_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from windowed
 ),
@@ -105,17 +116,13 @@ final as (
         volatility_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
-        case when full_{{ n }} then sqrt(rs_up_{{ n }}::double precision) end as upside_vol_{{ n }},
+        sqrt(rs_up_{{ n }}) as upside_vol_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
-        -- C2: RS- = RV - RS+ (zero returns are in neither), exact in numeric
-        case when full_{{ n }} then sqrt((rv_{{ n }} - rs_up_{{ n }})::double precision) end as downside_vol_{{ n }},
+        sqrt(rs_down_{{ n }}) as downside_vol_{{ n }},
         {%- endfor %}
         {%- for n in realized_windows %}
-        case
-            when full_{{ n }} and rv_{{ n }} > 0
-                then sqrt({{ n }}) * r3_{{ n }} / power(rv_{{ n }}::double precision, 1.5)
-        end as vol_skew_{{ n }},
+        case when rv_{{ n }} > 0 then sqrt({{ n }}) * r3_{{ n }} / power(rv_{{ n }}, 1.5) end as vol_skew_{{ n }},
         {%- endfor %}
         vol_of_vol
     from with_vol_of_vol
