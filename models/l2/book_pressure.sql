@@ -24,6 +24,7 @@ depths as (
             {%- endfor %}
         ) as ask_depth_weighted
     from snapshots
+    {{ evaluate_once() }}
 ),
 
 pressures as (
@@ -37,6 +38,7 @@ pressures as (
         {{ safe_divide('bid_depth_weighted', 'bid_depth_weighted + ask_depth_weighted') }}
             as bid_pressure_weighted
     from depths
+    {{ evaluate_once() }}
 ),
 
 final as (

@@ -33,6 +33,7 @@ events as (
         {{ event_ofi(m, empty_levels=true) }} as e_{{ m }}{{ ',' if not loop.last }}
         {%- endfor %}
     from paired
+    {{ evaluate_once() }}
 ),
 
 running as (

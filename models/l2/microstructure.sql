@@ -34,6 +34,7 @@ walked as (
         {{ book_depth('bid', 10, 'sized') }} as bid_depth_10,
         {{ book_depth('ask', 10, 'sized') }} as ask_depth_10
     from sized
+    {{ evaluate_once() }}
 ),
 
 final as (

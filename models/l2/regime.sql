@@ -36,7 +36,9 @@ moves as (
     select
         centred.*,
         mid - lag(mid) {{ _symbol_window() }} as mid_change,
-        {{ mid_log_return('mid', 'lag(mid) ' ~ _symbol_window()) }} as r
+        {{ mid_log_return('mid', 'lag(mid) ' ~ _symbol_window()) }} as r,
+        -- y exactly as numeric, converted once for the three sums that read it
+        {{ exact_numeric('y') }} as y_exact
     from centred
 ),
 
@@ -47,9 +49,9 @@ running as (
         {{ running_count('mid_change') }} as running_moves,
         {{ running_count('y') }} as running_mids,
         {{ running_sum('mid') }} as running_mid,
-        {{ running_sum(exact_numeric('y')) }} as running_y,
-        {{ running_sum(exact_numeric('y') ~ ' * ' ~ exact_numeric('y')) }} as running_y2,
-        {{ running_sum('row_index * ' ~ exact_numeric('y')) }} as running_jy,
+        {{ running_sum('y_exact') }} as running_y,
+        {{ running_sum('y_exact * y_exact') }} as running_y2,
+        {{ running_sum('row_index * y_exact') }} as running_jy,
         {{ running_sum('case when r > 0 then 1 end') }} as running_up,
         {{ running_sum('case when r < 0 then 1 end') }} as running_down
     from moves

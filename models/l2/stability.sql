@@ -43,16 +43,30 @@ per_snapshot as (
     from snapshots
 ),
 
-moments as (
+exact_terms as (
+    -- the series the running moments add up, each converted to numeric once
     select
         per_snapshot.*,
-        {{ running_moments('spread', 'spread') }},
-        {{ running_moments('book_shape_1_5', 'book_shape') }},
-        {{ running_moments('depth_ratio', 'depth_ratio') }},
+        spread::numeric as spread_exact,
+        book_shape_1_5::numeric as book_shape_exact,
+        depth_ratio::numeric as depth_ratio_exact,
         {%- for k in imbalance_levels %}
-        {{ running_moments('obi_' ~ k, 'obi_' ~ k) }}{{ ',' if not loop.last }}
+        obi_{{ k }}::numeric as obi_{{ k }}_exact{{ ',' if not loop.last }}
         {%- endfor %}
     from per_snapshot
+    {{ evaluate_once() }}
+),
+
+moments as (
+    select
+        exact_terms.*,
+        {{ running_moments('spread_exact', 'spread') }},
+        {{ running_moments('book_shape_exact', 'book_shape') }},
+        {{ running_moments('depth_ratio_exact', 'depth_ratio') }},
+        {%- for k in imbalance_levels %}
+        {{ running_moments('obi_' ~ k ~ '_exact', 'obi_' ~ k) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from exact_terms
 ),
 
 rolled as (

@@ -34,6 +34,7 @@ per_snapshot as (
         -- (price set, size > 0) that are whole numbers
         {{ safe_divide(present_levels(whole_sizes=true), present_levels()) }} as size_clustering
     from paired
+    {{ evaluate_once() }}
 ),
 
 running as (

@@ -25,16 +25,19 @@ returns as (
         symbol,
         ts,
         in_output,
-        {{ mid_log_return() }} as r
+        {{ mid_log_return() }} as r,
+        -- r as the numeric the exact sums add up, converted once
+        ({{ mid_log_return() }})::numeric as r_exact
     from mids
+    {{ evaluate_once() }}
 ),
 
 running as (
     select
         returns.*,
-        {{ running_moments('r', 'r') }},
+        {{ running_moments('r_exact', 'r') }},
         -- RS+ sums the same exact squares as RV, so RS- = RV - RS+ is exact and never negative
-        {{ running_sum('case when r > 0 then ' ~ _squared('r') ~ ' end') }} as running_r2_up,
+        {{ running_sum('case when r > 0 then ' ~ _squared('r_exact') ~ ' end') }} as running_r2_up,
         {{ running_sum('r * r * r') }} as running_r3
     from returns
 ),
@@ -42,7 +45,7 @@ running as (
 running_before as (
     select
         running.*,
-        {{ running_moments_before('r', 'r') }}
+        {{ running_moments_before('r_exact', 'r') }}
     from running
 ),
 
