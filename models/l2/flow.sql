@@ -2,7 +2,7 @@
 {%- set windows = [10, 30, 100, 300] -%}
 {%- set ratio_levels = [1, 2, 3, 4, 5] -%}
 {%- set level_flow_abs_sum -%}
-    {%- for m in ratio_levels %}{{ ' + ' if not loop.first }}abs(level_flows.mlofi_{{ m }}){% endfor -%}
+    {%- for m in ratio_levels %}{{ ' + ' if not loop.first }}abs(windowed.mlofi_{{ m }}){% endfor -%}
 {%- endset -%}
 {#- EMA of span N forgets at (1 - 2/(N+1))^rows: 6,400 rows bring span 300's below 1e-18. -#}
 with
@@ -33,7 +33,7 @@ events as (
         {{ event_ofi(m, empty_levels=true) }} as e_{{ m }}{{ ',' if not loop.last }}
         {%- endfor %}
     from paired
-    {{ evaluate_once() }}
+    {{ evaluate_once(ordered=true) }}
 ),
 
 running as (
@@ -74,19 +74,6 @@ persistence as (
     from nonzero_events
 ),
 
--- MLOFI^m over the last 100 rows (B4), NULL until 100 rows with a previous snapshot exist
-level_flows as (
-    select
-        symbol,
-        ts,
-        {%- for m in ratio_levels %}
-        case when {{ rows_window_full('running_levels_n', 100) }} then
-            {{ rows_window_sum('running_e_' ~ m, 100) }}
-        end as mlofi_{{ m }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from running
-),
-
 windowed as (
     select
         running.symbol,
@@ -101,6 +88,12 @@ windowed as (
         {{ safe_divide('running.emas[' ~ loop.index ~ ']', 'running.emas[' ~ (loop.index + windows | length) ~ ']') }}
             as flow_imbalance_ema_{{ n }},
         {%- endfor %}
+        -- MLOFI^m over the last 100 rows (B4), NULL until 100 rows with a previous snapshot exist
+        {%- for m in ratio_levels %}
+        case when {{ rows_window_full('running.running_levels_n', 100) }} then
+            {{ rows_window_sum('running.running_e_' ~ m, 100) }}
+        end as mlofi_{{ m }},
+        {%- endfor %}
         running.e_n <> 0 as is_event
     from running
 ),
@@ -109,7 +102,7 @@ carried as (
     select
         windowed.*,
         {%- for k in ratio_levels %}
-        {{ safe_divide('level_flows.mlofi_' ~ k, level_flow_abs_sum) }} as level_{{ k }}_flow_ratio,
+        {{ safe_divide('windowed.mlofi_' ~ k, level_flow_abs_sum) }} as level_{{ k }}_flow_ratio,
         {%- endfor %}
         persistence.flow_persistence as event_persistence,
         -- rows since (and including) the latest non-zero event share a group
@@ -117,7 +110,6 @@ carried as (
             partition by windowed.symbol order by windowed.ts rows between unbounded preceding and current row
         ) as event_group
     from windowed
-    inner join level_flows on windowed.symbol = level_flows.symbol and windowed.ts = level_flows.ts
     left join persistence on windowed.symbol = persistence.symbol and windowed.ts = persistence.ts
 ),
 

@@ -33,7 +33,7 @@ events as (
             {%- for m in level_weights %}{{ ' + ' if not loop.first }}1.0 / {{ m }}{% endfor -%}
         )::double precision as weighted_event
     from paired
-    {{ evaluate_once() }}
+    {{ evaluate_once(ordered=true) }}
 ),
 
 running as (

@@ -54,7 +54,7 @@ exact_terms as (
         obi_{{ k }}::numeric as obi_{{ k }}_exact{{ ',' if not loop.last }}
         {%- endfor %}
     from per_snapshot
-    {{ evaluate_once() }}
+    {{ evaluate_once(ordered=true) }}
 ),
 
 moments as (
@@ -91,7 +91,7 @@ rolled as (
         {{ rolling_mean('spread', n) }} as spread_mean_{{ n }},
         {%- endfor %}
         -- book resilience: mean and std_s of the 100 spreads before this row
-        {{ rolling_mean('spread', 100, skip=1) }} as spread_mean_100_before,
+        {{ rolling_mean('spread', 100, skip=1, exact=true) }} as spread_mean_100_before,
         {{ rolling_stddev('spread', 100, skip=1) }} as spread_std_100_before,
         {{ rolling_stddev('book_shape', 50) }} as book_shape_stability,
         {{ rolling_stddev('depth_ratio', 50) }} as depth_ratio_stability,

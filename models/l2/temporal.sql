@@ -34,7 +34,7 @@ per_snapshot as (
         -- (price set, size > 0) that are whole numbers
         {{ safe_divide(present_levels(whole_sizes=true), present_levels()) }} as size_clustering
     from paired
-    {{ evaluate_once() }}
+    {{ evaluate_once(ordered=true) }}
 ),
 
 running as (
@@ -66,7 +66,7 @@ computed as (
         case
             when {{ side }}_size_1 is not null and {{ rows_window_full(side ~ '_size_1_n', 100, skip=1) }}
                 then ({{ side }}_size_1 > (
-                    {{ rolling_mean(side ~ '_size_1', 100, skip=1) }}
+                    {{ rolling_mean(side ~ '_size_1', 100, skip=1, exact=true) }}
                     + 2 * {{ rolling_stddev(side ~ '_size_1', 100, skip=1) }}
                 ))::int
         end as large_{{ side }},

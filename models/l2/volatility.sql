@@ -29,7 +29,7 @@ returns as (
         -- r as the numeric the exact sums add up, converted once
         ({{ mid_log_return() }})::numeric as r_exact
     from mids
-    {{ evaluate_once() }}
+    {{ evaluate_once(ordered=true) }}
 ),
 
 running as (
