@@ -75,10 +75,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 _say(f"{st.migration.path.name:40s} {st.state}")
             return 1 if any(st.state.startswith("EDITED") for st in states) else 0
         applied = migrate.apply(conn, directory)
-    if applied:
-        for m in applied:
-            _say(f"applied {m.path.name}")
-    else:
+        modules = migrate.sync_python_modules(conn, config.project_root() / "python_udfs")
+    for m in applied:
+        _say(f"applied {m.path.name}")
+    for name in modules:
+        _say(f"installed python_udfs/{name}.py")
+    if not applied and not modules:
         _say("database is up to date")
     return 0
 
@@ -223,6 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"db: {Cluster().start()}")
     with db.connect(autocommit=True) as conn:
         applied = migrate.apply(conn, config.project_root() / "migrations")
+        migrate.sync_python_modules(conn, config.project_root() / "python_udfs")
         _say(f"migrate: {len(applied)} applied" if applied else "migrate: up to date")
         have = conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
     if have == 0:

@@ -123,3 +123,33 @@ def apply(conn: psycopg.Connection, directory: Path) -> list[Migration]:
             )
             done.append(migration)
     return done
+
+
+def python_modules(directory: Path) -> dict[str, str]:
+    """The kernel modules (python_udfs/tf_*.py) by module name, with their source."""
+    return {path.stem: path.read_text() for path in sorted(directory.glob("tf_*.py"))}
+
+
+def sync_python_modules(conn: psycopg.Connection, directory: Path) -> list[str]:
+    """Copy each kernel module whose checksum differs into udf.python_modules.
+
+    The PL/Python functions in schema udf load their code from that table, so the code
+    reaches a remote server through SQL. Sessions that already loaded a module keep that
+    version until they reconnect. Returns the names written.
+    """
+    written = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        installed = dict(conn.execute("select name, sha256 from udf.python_modules").fetchall())
+        for name, source in python_modules(directory).items():
+            checksum = hashlib.sha256(source.encode()).hexdigest()
+            if installed.get(name) == checksum:
+                continue
+            conn.execute(
+                "insert into udf.python_modules (name, source, sha256) values (%s, %s, %s)"
+                " on conflict (name) do update set source = excluded.source,"
+                " sha256 = excluded.sha256, installed_at = now()",
+                (name, source, checksum),
+            )
+            written.append(name)
+    return written

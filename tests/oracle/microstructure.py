@@ -305,8 +305,9 @@ def _zz_asks(sizes: Sequence[float], best: float = 100.02) -> list[_Level]:
     return _ladder(best, ZZTEST_TICK, sizes, 2)
 
 
-def _set(levels: list[_Level], level: int, price: float | None = None,
-         size: float | None = None) -> list[_Level]:
+def _set(
+    levels: list[_Level], level: int, price: float | None = None, size: float | None = None
+) -> list[_Level]:
     """Copy of `levels` with level `level` (1-based) given a new price and/or size."""
     out = list(levels)
     old_price, old_size = out[level - 1]
@@ -340,39 +341,70 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
         # Buy walk for Q=1: 0.15+0.35+0.4 then 0.1 of level 4; sell: 0.3+0.45+0.2 then 0.05.
         ("zz_normal", "ZZTEST", zz_bids, zz_asks),
         # A 10-level book with irregular gaps between prices; both walks use 5 levels.
-        ("eur_gapped", "EURUSD",
-         list(zip((1.10010, 1.10008, 1.10005, 1.10001, 1.09996,
-                   1.09990, 1.09989, 1.09985, 1.09980, 1.09971),
-                  (0.5, 0.8, 1.2, 2.0, 2.5, 1.5, 3.0, 0.9, 2.2, 4.0), strict=True)),
-         list(zip((1.10013, 1.10014, 1.10017, 1.10021, 1.10022,
-                   1.10030, 1.10031, 1.10036, 1.10040, 1.10047),
-                  (1.1, 0.9, 1.3, 0.7, 2.2, 1.6, 0.4, 3.3, 2.8, 1.9), strict=True))),
+        (
+            "eur_gapped",
+            "EURUSD",
+            list(
+                zip(
+                    (
+                        1.10010,
+                        1.10008,
+                        1.10005,
+                        1.10001,
+                        1.09996,
+                        1.09990,
+                        1.09989,
+                        1.09985,
+                        1.09980,
+                        1.09971,
+                    ),
+                    (0.5, 0.8, 1.2, 2.0, 2.5, 1.5, 3.0, 0.9, 2.2, 4.0),
+                    strict=True,
+                )
+            ),
+            list(
+                zip(
+                    (
+                        1.10013,
+                        1.10014,
+                        1.10017,
+                        1.10021,
+                        1.10022,
+                        1.10030,
+                        1.10031,
+                        1.10036,
+                        1.10040,
+                        1.10047,
+                    ),
+                    (1.1, 0.9, 1.3, 0.7, 2.2, 1.6, 0.4, 3.3, 2.8, 1.9),
+                    strict=True,
+                )
+            ),
+        ),
         # Only 2 levels on each side; ask depth 0.75 < Q = 1.
         ("zz_missing_deep", "ZZTEST", _zz_bids((0.6, 0.7)), _zz_asks((0.4, 0.35))),
         # 4 bid levels (depth 7.5 >= 5) and 3 ask levels (depth 3.5 < 5); rest NULL.
-        ("eur_missing_deep", "EURUSD",
-         _eur_bids((2.5, 1.5, 3.0, 0.5)), _eur_asks((1.2, 0.8, 1.5))),
+        ("eur_missing_deep", "EURUSD", _eur_bids((2.5, 1.5, 3.0, 0.5)), _eur_asks((1.2, 0.8, 1.5))),
         # Level-1 bid has a size but a NULL price: mid etc. NULL, B_1 counts 0.
         ("zz_bid1_size_no_price", "ZZTEST", _set(zz_bids, 1, price=NAN), zz_asks),
         # Bid level 2 has a price but a NULL size; ask level 1 too (so microprice is NULL
         # while the mid is not, and A_1 counts 0 in OBI_1).
-        ("eur_price_no_size", "EURUSD",
-         _set(eur_bids, 2, size=NAN), _set(eur_asks, 1, size=NAN)),
+        ("eur_price_no_size", "EURUSD", _set(eur_bids, 2, size=NAN), _set(eur_asks, 1, size=NAN)),
         # Depth below Q: bids 0.75 over 5 levels (< 1); asks as normal.
-        ("zz_depth_below_q", "ZZTEST",
-         _zz_bids((0.125, 0.25, 0.125, 0.0625, 0.1875)), zz_asks),
+        ("zz_depth_below_q", "ZZTEST", _zz_bids((0.125, 0.25, 0.125, 0.0625, 0.1875)), zz_asks),
         # Bid level 3 and ask level 2 have a size but a NULL price: skipped and not counted.
-        ("eur_size_no_price", "EURUSD",
-         _set(eur_bids, 3, price=NAN), _set(eur_asks, 2, price=NAN)),
+        ("eur_size_no_price", "EURUSD", _set(eur_bids, 3, price=NAN), _set(eur_asks, 2, price=NAN)),
         # Ask depth equal to Q = 1 exactly (dyadic sizes, exact in float); bids 1.5.
-        ("zz_depth_equals_q", "ZZTEST",
-         _zz_bids((0.375, 0.625, 0.5)), _zz_asks((0.25, 0.25, 0.5))),
+        ("zz_depth_equals_q", "ZZTEST", _zz_bids((0.375, 0.625, 0.5)), _zz_asks((0.25, 0.25, 0.5))),
         # NULL level-1 bid price (size present); the rest of the book is normal.
         ("eur_nan_bid1_price", "EURUSD", _set(eur_bids, 1, price=NAN, size=1.5), eur_asks),
         # A crossed book: best bid 100.05 above best ask 100.03.
-        ("zz_crossed", "ZZTEST",
-         _zz_bids((0.4, 0.3, 0.5, 0.2, 0.6), best=100.05),
-         _zz_asks((0.35, 0.25, 0.45, 0.3, 0.5), best=100.03)),
+        (
+            "zz_crossed",
+            "ZZTEST",
+            _zz_bids((0.4, 0.3, 0.5, 0.2, 0.6), best=100.05),
+            _zz_asks((0.35, 0.25, 0.45, 0.3, 0.5), best=100.03),
+        ),
         # A wholly empty bid side (all NULL); asks normal.
         ("eur_empty_bid", "EURUSD", [], eur_asks),
         # Zero sizes at level 1 on both sides (prices present).
@@ -380,42 +412,97 @@ def _edge_case_books() -> list[tuple[str, str, list[_Level], list[_Level]]]:
         # The same on EURUSD.
         ("eur_zero_l1_both", "EURUSD", _set(eur_bids, 1, size=0.0), _set(eur_asks, 1, size=0.0)),
         # Repeated prices across bid levels.
-        ("zz_repeated_prices", "ZZTEST",
-         list(zip((100.00, 100.00, 99.99, 99.99, 99.99, 99.98, 99.97, 99.97, 99.96, 99.95),
-                  _ZZ_BID_SIZES, strict=True)),
-         zz_asks),
+        (
+            "zz_repeated_prices",
+            "ZZTEST",
+            list(
+                zip(
+                    (100.00, 100.00, 99.99, 99.99, 99.99, 99.98, 99.97, 99.97, 99.96, 99.95),
+                    _ZZ_BID_SIZES,
+                    strict=True,
+                )
+            ),
+            zz_asks,
+        ),
         # Zero size at level 1 on the bid side only: microprice = b_1, OBI_1 = -1.
         ("eur_zero_l1_bid", "EURUSD", _set(eur_bids, 1, size=0.0), _set(eur_asks, 1, size=1.3)),
         # Zero size at level 1 on the ask side only: microprice = a_1, OBI_1 = +1.
         ("zz_zero_l1_ask", "ZZTEST", zz_bids, _set(zz_asks, 1, size=0.0)),
         # A crossed book: b_1 = 1.10006 > a_1 = 1.10004.
-        ("eur_crossed", "EURUSD",
-         _eur_bids((1.5, 2.5, 1.0, 3.5, 2.0), best=1.10006),
-         _eur_asks((2.0, 1.25, 0.5, 2.25, 3.0), best=1.10004)),
+        (
+            "eur_crossed",
+            "EURUSD",
+            _eur_bids((1.5, 2.5, 1.0, 3.5, 2.0), best=1.10006),
+            _eur_asks((2.0, 1.25, 0.5, 2.25, 3.0), best=1.10004),
+        ),
         # A wholly empty ask side.
         ("zz_empty_ask", "ZZTEST", zz_bids, []),
         # A locked book: b_1 = a_1 = 1.10003.
-        ("eur_locked", "EURUSD",
-         _eur_bids(_EUR_BID_SIZES, best=1.10003), _eur_asks(_EUR_ASK_SIZES, best=1.10003)),
+        (
+            "eur_locked",
+            "EURUSD",
+            _eur_bids(_EUR_BID_SIZES, best=1.10003),
+            _eur_asks(_EUR_ASK_SIZES, best=1.10003),
+        ),
         # NULL level-1 ask price with a size; the rest normal.
         ("zz_nan_ask1_price", "ZZTEST", zz_bids, _set(zz_asks, 1, price=NAN, size=0.4)),
         # Repeated prices across levels on both sides.
-        ("eur_repeated_prices", "EURUSD",
-         list(zip((1.10000, 1.10000, 1.09999, 1.09999, 1.09999,
-                   1.09998, 1.09997, 1.09997, 1.09996, 1.09995),
-                  _EUR_BID_SIZES, strict=True)),
-         list(zip((1.10002, 1.10002, 1.10003, 1.10003, 1.10003,
-                   1.10004, 1.10005, 1.10005, 1.10006, 1.10007),
-                  _EUR_ASK_SIZES, strict=True))),
+        (
+            "eur_repeated_prices",
+            "EURUSD",
+            list(
+                zip(
+                    (
+                        1.10000,
+                        1.10000,
+                        1.09999,
+                        1.09999,
+                        1.09999,
+                        1.09998,
+                        1.09997,
+                        1.09997,
+                        1.09996,
+                        1.09995,
+                    ),
+                    _EUR_BID_SIZES,
+                    strict=True,
+                )
+            ),
+            list(
+                zip(
+                    (
+                        1.10002,
+                        1.10002,
+                        1.10003,
+                        1.10003,
+                        1.10003,
+                        1.10004,
+                        1.10005,
+                        1.10005,
+                        1.10006,
+                        1.10007,
+                    ),
+                    _EUR_ASK_SIZES,
+                    strict=True,
+                )
+            ),
+        ),
         # An entirely empty book.
         ("zz_all_empty", "ZZTEST", [], []),
         # Visible depth below Q = 5 on both sides: bids 4.0, asks 4.5, over 10 levels.
-        ("eur_depth_below_q", "EURUSD",
-         _eur_bids((0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.25, 0.75)),
-         _eur_asks((0.5, 0.375, 0.625, 0.5, 0.25, 0.5, 0.5, 0.25, 0.5, 0.5))),
+        (
+            "eur_depth_below_q",
+            "EURUSD",
+            _eur_bids((0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.25, 0.5, 0.25, 0.75)),
+            _eur_asks((0.5, 0.375, 0.625, 0.5, 0.25, 0.5, 0.5, 0.25, 0.5, 0.5)),
+        ),
         # A second normal ZZTEST book, shifted.
-        ("zz_normal_2", "ZZTEST",
-         _zz_bids(_ZZ_ASK_SIZES, best=100.11), _zz_asks(_ZZ_BID_SIZES, best=100.14)),
+        (
+            "zz_normal_2",
+            "ZZTEST",
+            _zz_bids(_ZZ_ASK_SIZES, best=100.11),
+            _zz_asks(_ZZ_BID_SIZES, best=100.14),
+        ),
         # Depth equal to Q = 5 exactly: asks 10 x 0.5 (the buy walk uses all 10 levels),
         # bids 1.0 + 1.5 + 2.5 over 3 levels.
         ("eur_depth_equals_q", "EURUSD", _eur_bids((1.0, 1.5, 2.5)), _eur_asks((0.5,) * 10)),

@@ -27,18 +27,49 @@ IMPACT_SIZES = {"EURUSD": EURUSD_Q}
 SEEDS_CSV = Path(__file__).resolve().parents[2] / "seeds" / "symbols.csv"
 
 EXPECTED_COLUMNS = [
-    "symbol", "ts", "mid_price", "bid_ask_spread", "bid_ask_spread_pct", "spread_bps",
-    "microprice", "weighted_mid_price", "order_book_imbalance", "order_book_imbalance_2",
-    "order_book_imbalance_3", "order_book_imbalance_5", "order_book_imbalance_10",
-    "total_bid_volume_1", "total_bid_volume_2", "total_bid_volume_3", "total_bid_volume_4",
-    "total_bid_volume_5", "total_bid_volume_6", "total_bid_volume_7", "total_bid_volume_8",
-    "total_bid_volume_9", "total_bid_volume_10",
-    "total_ask_volume_1", "total_ask_volume_2", "total_ask_volume_3", "total_ask_volume_4",
-    "total_ask_volume_5", "total_ask_volume_6", "total_ask_volume_7", "total_ask_volume_8",
-    "total_ask_volume_9", "total_ask_volume_10",
-    "price_impact_buy", "price_impact_sell", "impact_fill_ratio_buy", "impact_fill_ratio_sell",
-    "price_impact_ask", "price_impact_bid", "price_impact_1", "price_impact_5",
-    "price_impact_10", "is_crossed",
+    "symbol",
+    "ts",
+    "mid_price",
+    "bid_ask_spread",
+    "bid_ask_spread_pct",
+    "spread_bps",
+    "microprice",
+    "weighted_mid_price",
+    "order_book_imbalance",
+    "order_book_imbalance_2",
+    "order_book_imbalance_3",
+    "order_book_imbalance_5",
+    "order_book_imbalance_10",
+    "total_bid_volume_1",
+    "total_bid_volume_2",
+    "total_bid_volume_3",
+    "total_bid_volume_4",
+    "total_bid_volume_5",
+    "total_bid_volume_6",
+    "total_bid_volume_7",
+    "total_bid_volume_8",
+    "total_bid_volume_9",
+    "total_bid_volume_10",
+    "total_ask_volume_1",
+    "total_ask_volume_2",
+    "total_ask_volume_3",
+    "total_ask_volume_4",
+    "total_ask_volume_5",
+    "total_ask_volume_6",
+    "total_ask_volume_7",
+    "total_ask_volume_8",
+    "total_ask_volume_9",
+    "total_ask_volume_10",
+    "price_impact_buy",
+    "price_impact_sell",
+    "impact_fill_ratio_buy",
+    "impact_fill_ratio_sell",
+    "price_impact_ask",
+    "price_impact_bid",
+    "price_impact_1",
+    "price_impact_5",
+    "price_impact_10",
+    "is_crossed",
 ]
 
 FLOAT_COLUMNS = [c for c in EXPECTED_COLUMNS if c not in ("symbol", "ts", "is_crossed")]
@@ -76,8 +107,12 @@ def test_edge_case_data_shape(snaps: pd.DataFrame) -> None:
     assert 20 <= len(snaps) <= 40
     assert len(edge_case_labels()) == len(snaps)
     assert len(set(edge_case_labels())) == len(snaps)
-    level_cols = [f"{side}_{kind}_{i}" for side in ("bid", "ask") for kind in ("price", "size")
-                  for i in range(1, 11)]
+    level_cols = [
+        f"{side}_{kind}_{i}"
+        for side in ("bid", "ask")
+        for kind in ("price", "size")
+        for i in range(1, 11)
+    ]
     assert sorted(snaps.columns) == sorted(["symbol", "ts", *level_cols])
     assert all(snaps[c].dtype == np.float64 for c in level_cols)
     assert set(snaps["symbol"]) == {"EURUSD", "ZZTEST"}
@@ -147,10 +182,10 @@ def test_eurusd_normal_book(out: pd.DataFrame) -> None:
     # Weighted mid over 5 levels.
     db5 = 1.25 + 2.0 + 1.75 + 3.0 + 2.5
     da5 = 0.75 + 1.5 + 2.5 + 1.0 + 3.0
-    vwap_b5 = (1.10000 * 1.25 + 1.09999 * 2.0 + 1.09998 * 1.75 + 1.09997 * 3.0
-               + 1.09996 * 2.5) / db5
-    vwap_a5 = (1.10002 * 0.75 + 1.10003 * 1.5 + 1.10004 * 2.5 + 1.10005 * 1.0
-               + 1.10006 * 3.0) / da5
+    vwap_b5 = (
+        1.10000 * 1.25 + 1.09999 * 2.0 + 1.09998 * 1.75 + 1.09997 * 3.0 + 1.09996 * 2.5
+    ) / db5
+    vwap_a5 = (1.10002 * 0.75 + 1.10003 * 1.5 + 1.10004 * 2.5 + 1.10005 * 1.0 + 1.10006 * 3.0) / da5
     assert r["weighted_mid_price"] == approx((vwap_b5 * da5 + vwap_a5 * db5) / (db5 + da5))
     # OBI_k.
     assert r["order_book_imbalance"] == approx((1.25 - 0.75) / (1.25 + 0.75))
@@ -232,8 +267,22 @@ def test_depth_below_q_gives_null_impact_and_fill_ratio(out: pd.DataFrame) -> No
 def test_depth_equal_to_q_is_filled(out: pd.DataFrame) -> None:
     r = row(out, "eur_depth_equals_q")  # asks 10 x 0.5 = 5; bids 1 + 1.5 + 2.5 = 5
     m = 1.10001
-    vwap_buy = 0.5 * (1.10002 + 1.10003 + 1.10004 + 1.10005 + 1.10006 + 1.10007
-                      + 1.10008 + 1.10009 + 1.10010 + 1.10011) / 5.0
+    vwap_buy = (
+        0.5
+        * (
+            1.10002
+            + 1.10003
+            + 1.10004
+            + 1.10005
+            + 1.10006
+            + 1.10007
+            + 1.10008
+            + 1.10009
+            + 1.10010
+            + 1.10011
+        )
+        / 5.0
+    )
     vwap_sell = (1.0 * 1.10000 + 1.5 * 1.09999 + 2.5 * 1.09998) / 5.0
     assert r["impact_fill_ratio_buy"] == 1.0
     assert r["impact_fill_ratio_sell"] == 1.0
@@ -290,9 +339,19 @@ def test_level_with_size_but_null_price(out: pd.DataFrame) -> None:
 
 def test_null_level1_bid_price(out: pd.DataFrame) -> None:
     r = row(out, "eur_nan_bid1_price")
-    for col in ("mid_price", "bid_ask_spread", "bid_ask_spread_pct", "spread_bps", "microprice",
-                "price_impact_buy", "price_impact_sell", "price_impact_bid",
-                "price_impact_1", "price_impact_5", "price_impact_10"):
+    for col in (
+        "mid_price",
+        "bid_ask_spread",
+        "bid_ask_spread_pct",
+        "spread_bps",
+        "microprice",
+        "price_impact_buy",
+        "price_impact_sell",
+        "price_impact_bid",
+        "price_impact_1",
+        "price_impact_5",
+        "price_impact_10",
+    ):
         assert math.isnan(r[col]), col
     assert r["is_crossed"] is pd.NA
     # Depth features still computed; the bid at level 1 counts 0.
@@ -308,8 +367,7 @@ def test_null_level1_bid_price(out: pd.DataFrame) -> None:
     db5 = 2.0 + 1.75 + 3.0 + 2.5
     da5 = 0.75 + 1.5 + 2.5 + 1.0 + 3.0
     vwap_b5 = (1.09999 * 2.0 + 1.09998 * 1.75 + 1.09997 * 3.0 + 1.09996 * 2.5) / db5
-    vwap_a5 = (1.10002 * 0.75 + 1.10003 * 1.5 + 1.10004 * 2.5 + 1.10005 * 1.0
-               + 1.10006 * 3.0) / da5
+    vwap_a5 = (1.10002 * 0.75 + 1.10003 * 1.5 + 1.10004 * 2.5 + 1.10005 * 1.0 + 1.10006 * 3.0) / da5
     assert r["weighted_mid_price"] == approx((vwap_b5 * da5 + vwap_a5 * db5) / (db5 + da5))
 
 
@@ -394,8 +452,15 @@ def test_null_patterns_follow_t5_t6(snaps: pd.DataFrame, out: pd.DataFrame) -> N
     b1, a1 = snaps["bid_price_1"].to_numpy(), snaps["ask_price_1"].to_numpy()
     price_missing = np.isnan(b1) | np.isnan(a1)
     assert (out["is_crossed"].isna().to_numpy() == price_missing).all()
-    for col in ("mid_price", "bid_ask_spread", "bid_ask_spread_pct", "spread_bps",
-                "price_impact_buy", "price_impact_sell", "price_impact_1"):
+    for col in (
+        "mid_price",
+        "bid_ask_spread",
+        "bid_ask_spread_pct",
+        "spread_bps",
+        "price_impact_buy",
+        "price_impact_sell",
+        "price_impact_1",
+    ):
         assert out.loc[price_missing, col].isna().all(), col
     assert out.loc[~price_missing, "mid_price"].notna().all()
     q = np.where(snaps["symbol"] == "EURUSD", EURUSD_Q, 1.0)
@@ -412,8 +477,10 @@ def test_microprice_identity(out: pd.DataFrame) -> None:
     # A5: wmid = m + (s/2) * I_s wherever the microprice is defined.
     ok = out["microprice"].notna()
     lhs = out.loc[ok, "microprice"].to_numpy()
-    rhs = (out.loc[ok, "mid_price"] + out.loc[ok, "bid_ask_spread"] / 2
-           * out.loc[ok, "order_book_imbalance"]).to_numpy()
+    rhs = (
+        out.loc[ok, "mid_price"]
+        + out.loc[ok, "bid_ask_spread"] / 2 * out.loc[ok, "order_book_imbalance"]
+    ).to_numpy()
     np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=0.0)
 
 
