@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from tf_common import InputError, as_signal
 
 # rec_lo of the Daubechies wavelets (PyWavelets' coefficient table); these decimal strings
 # parse to exactly the doubles of pywt.Wavelet(name).rec_lo
@@ -29,10 +30,6 @@ _REC_LO = {
 }
 
 WAVELETS = tuple(sorted(_REC_LO))
-
-
-class InputError(ValueError):
-    """Input the transform cannot take; the message names the problem."""
 
 
 def filters(wavelet: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,21 +69,6 @@ def dwt(x: np.ndarray, dec_lo: np.ndarray, dec_hi: np.ndarray) -> tuple[np.ndarr
         c_a += dec_lo[j] * windows[:, j]
         c_d += dec_hi[j] * windows[:, j]
     return c_a, c_d
-
-
-def as_signal(x: object, name: str = "x") -> np.ndarray:
-    """A 1-D float64 array from a sequence, or InputError naming the problem."""
-    if x is None:
-        raise InputError(f"{name} is NULL")
-    values = list(x)  # type: ignore[call-overload]
-    for i, v in enumerate(values):
-        if v is None:
-            raise InputError(f"{name} has a NULL element at position {i + 1}")
-        if isinstance(v, list | tuple):
-            raise InputError(f"{name} must be one-dimensional")
-    if not values:
-        raise InputError(f"{name} is empty")
-    return np.asarray(values, dtype=float)
 
 
 def wavedec(x: object, wavelet: str = "db4", level: int | None = None) -> list[np.ndarray]:
