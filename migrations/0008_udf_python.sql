@@ -137,3 +137,40 @@ end
 $$;
 comment on function udf.analytic_signal(double precision[]) is
     'scipy.signal.hilbert(x): amplitude |z|, phase unwrap(angle z), inst_freq = diff(phase)/2pi with NaN first (G2)';
+
+-- H --------------------------------------------------------------------------------------------
+create function udf._johansen(y double precision[], det_order int, k_ar_diff int)
+returns table (result jsonb, error text)
+language plpython3u
+immutable
+strict
+parallel safe
+as $$
+import json
+if "tf_kernel" not in GD:
+    plpy.execute("select udf._kernel_loader()")
+result, error = GD["tf_kernel"]("tf_johansen", "johansen", y, det_order, k_ar_diff)
+if error is not None:
+    return [(None, error)]
+return [(json.dumps(result), None)]
+$$;
+
+create function udf.johansen(y double precision[], det_order int, k_ar_diff int)
+returns jsonb
+language plpgsql
+immutable
+strict
+parallel safe
+as $$
+declare
+    outcome record;
+begin
+    select * into outcome from udf._johansen(y, det_order, k_ar_diff);
+    if outcome.error is not null then
+        raise exception using errcode = 'invalid_parameter_value', message = 'udf.johansen: ' || outcome.error;
+    end if;
+    return outcome.result;
+end
+$$;
+comment on function udf.johansen(double precision[], int, int) is
+    'statsmodels coint_johansen(y, det_order, k_ar_diff) on y (nobs x m): eig, lr1, lr2, evec (H2)';
