@@ -24,7 +24,10 @@ from tickfeatures.schema import L2_COLUMNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-MODELS = [*L2_FAMILIES, "l2_targets"]
+HEAVY = ["mid_bars_1s", "hht", "hmm_regime", "wavelet", "spectral", "garch"]
+MODELS = [*L2_FAMILIES, "l2_targets", *HEAVY]
+# The one column not expected to repeat: a measured time (models/heavy/hht.yml).
+NONDETERMINISTIC = {"hht": ["hht_calculation_time_ms"]}
 T0 = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
 
 
@@ -75,9 +78,9 @@ def _features(url: str) -> dict[str, pd.DataFrame]:
             for column in frame.columns:
                 if column not in ("symbol", "ts"):
                     frame[column] = frame[column].astype(
-                        "boolean" if column == "is_crossed" else "float64"
+                        "boolean" if column in ("is_crossed", "garch_converged") else "float64"
                     )
-            tables[family] = frame
+            tables[family] = frame.drop(columns=NONDETERMINISTIC.get(family, []))
     return tables
 
 
@@ -107,12 +110,13 @@ def stages(databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.mark.parametrize("family", MODELS)
 def test_incremental_equals_full(stages: dict, stage: str, family: str) -> None:
     incremental, full = stages[f"{stage}_incremental"][family], stages[f"{stage}_full"][family]
-    assert len(full) > 1000
+    # heavy families: one row per 10 s once a symbol has 256 one-second bars
+    assert len(full) > (1000 if family not in HEAVY[1:] else 40)
     problems = mismatches(incremental, full)
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("family", L2_FAMILIES)
+@pytest.mark.parametrize("family", [*L2_FAMILIES, *HEAVY])
 def test_appending_never_changes_the_past(stages: dict, family: str) -> None:
     before = stages["a_full"][family]
     after = stages["b_full"][family]
