@@ -1,5 +1,13 @@
-{#- GARCH(1,1) (C5) refitted on each trailing window of 1-second log returns, in percent as the
-    engine convention says (y = 100 r); garch.yml defines every column. -#}
+{#-
+    GARCH(1,1) (C5) refitted on each trailing window of 1-second log returns in percent,
+    y = 100 r (the engine convention); garch.yml defines every column.
+    One-second returns in percent have a variance far below the range arch's optimiser is
+    comfortable with ([0.1, 1e4), where arch warns and SLSQP stops early). So each window is
+    fitted as y s with s the power of 10 that puts its standard deviation in [1, 10), as arch's
+    rescale=True does, and the results are put back: mu / s, omega / s^2, loglik - n ln s; alpha
+    and beta do not change, and nor would the variance path (the backcast and bounds scale
+    with s^2). A window whose returns are all equal has no GARCH fit: its columns are NULL.
+-#}
 {{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
 with
 
@@ -15,44 +23,66 @@ returns as (
     from windows
 ),
 
+scaled as (
+    select
+        returns.symbol,
+        returns.ts,
+        returns.y,
+        power(10::double precision, ceil(-log(sqrt(spread.variance)))) as s
+    from returns
+    cross join lateral (
+        select var_samp(v) as variance from unnest(returns.y) as v
+    ) as spread
+    where spread.variance > 0
+),
+
 fitted as (
     select
-        symbol,
-        ts,
-        y,
-        udf.garch11_fit(y) as fit
-    from returns
+        scaled.*,
+        array(select scaled.s * v from unnest(scaled.y) with ordinality as u (v, i) order by i) as ys
+    from scaled
+),
+
+models as (
+    select
+        fitted.*,
+        udf.garch11_fit(ys) as fit
+    from fitted
     offset 0  -- one fit per window
 ),
 
 variances as (
     select
-        fitted.*,
-        udf.garch11_variance(y, fit) as variance,
+        models.*,
+        udf.garch11_variance(ys, fit) as variance,
         (fit ->> 'mu')::double precision as mu,
         (fit ->> 'omega')::double precision as omega,
         (fit ->> 'alpha')::double precision as alpha,
         (fit ->> 'beta')::double precision as beta
-    from fitted
+    from models
     offset 0
 ),
 
 final as (
     select
-        symbol,
-        ts,
-        -- one-step forecast sigma^2_(T+1) = omega + alpha eps_T^2 + beta sigma^2_T, in
-        -- decimal return per 1-second bar
-        sqrt(omega + alpha * power(y[cardinality(y)] - mu, 2) + beta * variance[cardinality(variance)])
-        / 100 as garch_vol,
-        mu / 100 as garch_mu,
-        omega as garch_omega,
-        alpha as garch_alpha,
-        beta as garch_beta,
-        alpha + beta as garch_persistence,
-        (fit ->> 'loglik')::double precision as garch_loglik,
-        (fit ->> 'converged')::boolean as garch_converged
-    from variances
+        windows.symbol,
+        windows.ts,
+        -- one-step forecast sigma^2_(T+1) = omega + alpha eps_T^2 + beta sigma^2_T on the
+        -- scaled returns, back to a decimal return per 1-second bar
+        sqrt(
+            v.omega + v.alpha * power(v.ys[cardinality(v.ys)] - v.mu, 2)
+            + v.beta * v.variance[cardinality(v.variance)]
+        ) / v.s / 100 as garch_vol,
+        v.mu / v.s / 100 as garch_mu,
+        v.omega / (v.s * v.s) as garch_omega,
+        v.alpha as garch_alpha,
+        v.beta as garch_beta,
+        v.alpha + v.beta as garch_persistence,
+        (v.fit ->> 'loglik')::double precision - cardinality(v.ys) * ln(v.s) as garch_loglik,
+        (v.fit ->> 'converged')::boolean as garch_converged,
+        v.s as garch_scale
+    from windows
+    left join variances as v on windows.symbol = v.symbol and windows.ts = v.ts
 )
 
 select * from final

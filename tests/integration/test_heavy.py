@@ -238,6 +238,8 @@ def test_garch_vol_is_archs_forecast_for_the_fitted_parameters(built: dict, wind
         assert row.garch_vol == pytest.approx(np.sqrt(forecast) / 100, rel=1e-9)
         assert row.garch_loglik == pytest.approx(fixed.loglikelihood, rel=1e-9)
         assert row.garch_persistence == pytest.approx(row.garch_alpha + row.garch_beta, rel=1e-12)
+        # the fit ran on s y with the standard deviation of s y in [1, 10)
+        assert 1 <= np.std(row.garch_scale * y, ddof=1) < 10
 
 
 def test_heavy_features_carry_the_newest_finished_window(built: dict) -> None:
