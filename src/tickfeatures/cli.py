@@ -177,7 +177,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     return run_dbt(args.dbt_args).returncode
 
 
-REFRESH_SELECTION = ["path:models/l2", "path:models/targets"]
+REFRESH_SELECTION = ["path:models/l2", "path:models/targets", "path:models/heavy"]
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -354,10 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "refresh",
-        help="update the L2 feature families and targets with new snapshots",
-        description="Run the L2 feature families and targets incrementally: only new (and "
-        "late) snapshots and the warm-up their windows need are computed. Equivalent to "
-        "`dbt run --select path:models/l2 path:models/targets`.",
+        help="update the feature families, targets and heavy-math families with new snapshots",
+        description="Run the L2 feature families, targets and heavy-math families "
+        "incrementally: only new (and late) snapshots and the warm-up their windows need are "
+        "computed. Equivalent to `dbt run --select path:models/l2 path:models/targets "
+        "path:models/heavy`.",
     )
     p.add_argument("--full", action="store_true", help="rebuild from scratch (--full-refresh)")
     p.add_argument(
@@ -366,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help="models run at once (default 4: an incremental run waits on dbt more than on SQL)",
     )
-    p.add_argument("--select", nargs="+", help="dbt selection instead of the L2 models")
+    p.add_argument("--select", nargs="+", help="dbt selection instead of all three")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_refresh)
 
