@@ -4,9 +4,9 @@
     One-second returns in percent have a variance far below the range arch's optimiser is
     comfortable with ([0.1, 1e4), where arch warns and SLSQP stops early). So each window is
     fitted as y s with s the power of 10 that puts its standard deviation in [1, 10), as arch's
-    rescale=True does, and the results are put back: mu / s, omega / s^2, loglik - n ln s; alpha
-    and beta do not change, and nor would the variance path (the backcast and bounds scale
-    with s^2). A window whose returns are all equal has no GARCH fit: its columns are NULL.
+    rescale=True does, and the results are put back: mu / s, omega / s^2, loglik + n ln s
+    (the density of y is s times that of s y); alpha and beta do not change, and nor would
+    the variance path (the backcast and bounds scale with s^2). A window whose returns are all equal has no GARCH fit: its columns are NULL.
 -#}
 {{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
 with
@@ -78,7 +78,7 @@ final as (
         v.alpha as garch_alpha,
         v.beta as garch_beta,
         v.alpha + v.beta as garch_persistence,
-        (v.fit ->> 'loglik')::double precision - cardinality(v.ys) * ln(v.s) as garch_loglik,
+        (v.fit ->> 'loglik')::double precision + cardinality(v.ys) * ln(v.s) as garch_loglik,
         (v.fit ->> 'converged')::boolean as garch_converged,
         v.s as garch_scale
     from windows

@@ -263,10 +263,10 @@ def test_heavy_features_carry_the_newest_finished_window(built: dict) -> None:
             direction="backward",
             allow_exact_matches=True,
         ).sort_values(["symbol", "ts"])
-        got = frame[f"{family}_window_end"].astype("datetime64[ns, UTC]").to_numpy()
-        want = expected["stamp"].astype("datetime64[ns, UTC]").to_numpy()
-        assert np.array_equal(np.isnat(got), np.isnat(want))
-        assert (got[~np.isnat(got)] == want[~np.isnat(want)]).all()
+        got = pd.to_datetime(frame[f"{family}_window_end"], utc=True).reset_index(drop=True)
+        want = pd.to_datetime(expected["stamp"], utc=True).reset_index(drop=True)
+        assert got.isna().equals(want.isna())
+        assert (got[got.notna()] == want[want.notna()]).all()
         assert np.allclose(
             frame[column].astype(float), expected[column].astype(float), equal_nan=True
         )
