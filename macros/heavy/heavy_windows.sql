@@ -22,15 +22,7 @@
         {{ exceptions.raise_compiler_error("heavy_stride_seconds must be a positive integer, got '" ~ stride ~ "'") }}
     {%- endif -%}
     with recursive symbols as (
-        (select first_bar.symbol from {{ bars }} as first_bar order by first_bar.symbol limit 1)
-        union all
-        select (
-            select next_bar.symbol from {{ bars }} as next_bar
-            where next_bar.symbol > symbols.symbol
-            order by next_bar.symbol limit 1
-        )
-        from symbols
-        where symbols.symbol is not null
+        {{ distinct_symbols(bars) }}
     ),
 
     scope as materialized (

@@ -22,15 +22,7 @@
     {%- set raw = source('market', 'l2_snapshots') -%}
     {%- if is_incremental() %}
     with recursive symbols as (
-        (select raw_first.symbol from {{ raw }} as raw_first order by raw_first.symbol limit 1)
-        union all
-        select (
-            select raw_next.symbol from {{ raw }} as raw_next
-            where raw_next.symbol > symbols.symbol
-            order by raw_next.symbol limit 1
-        )
-        from symbols
-        where symbols.symbol is not null
+        {{ distinct_symbols(raw) }}
     ),
 
     bounds as materialized (
