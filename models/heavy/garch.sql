@@ -39,7 +39,11 @@ scaled as (
 fitted as (
     select
         scaled.*,
-        array(select scaled.s * v from unnest(scaled.y) with ordinality as u (v, i) order by i) as ys
+        array(
+            select scaled.s * u.v
+            from unnest(scaled.y) with ordinality as u (v, i)
+            order by u.i
+        ) as ys
     from scaled
 ),
 
@@ -48,7 +52,7 @@ models as (
         fitted.*,
         udf.garch11_fit(ys) as fit
     from fitted
-    offset 0  -- one fit per window
+    {{ evaluate_once(ordered=true) }}  -- one fit per window
 ),
 
 variances as (
@@ -60,7 +64,7 @@ variances as (
         (fit ->> 'alpha')::double precision as alpha,
         (fit ->> 'beta')::double precision as beta
     from models
-    offset 0
+    {{ evaluate_once(ordered=true) }}
 ),
 
 final as (

@@ -28,7 +28,7 @@ computed as (
         ts,
         udf.hht_features(closes, span_seconds) as features
     from windows
-    offset 0  -- one kernel call per window, however many columns read its result
+    {{ evaluate_once(ordered=true) }}  -- one kernel call per window, however many columns read its result
 ),
 
 final as (

@@ -14,7 +14,7 @@ computed as (
         ts,
         udf.hmm_regime_features(closes, {{ n_states }}, {{ var('hmm_n_iter') }}, 0) as features
     from windows
-    offset 0  -- one fit per window, however many columns read its result
+    {{ evaluate_once(ordered=true) }}  -- one fit per window, however many columns read its result
 ),
 
 final as (

@@ -21,7 +21,7 @@ bars as (
     select
         symbol,
         time_bucket('1 second', ts) + interval '1 second' as ts,
-        last({{ book_mid() }}, ts) filter (where {{ book_mid() }} is not null) as close,
+        last({{ book_mid() }}, ts) filter (where {{ book_mid() }} is not null) as close,  -- noqa: RF04
         count(*) as snapshots,
         bool_and(in_output) as in_output
     from snapshots

@@ -14,7 +14,7 @@ computed as (
         ts,
         udf.spectral_features({{ window_log_returns('closes', 10000) }}) as features
     from windows
-    offset 0  -- one call per window, however many columns read its result
+    {{ evaluate_once(ordered=true) }}  -- one call per window, however many columns read its result
 ),
 
 final as (
