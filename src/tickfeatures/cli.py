@@ -264,9 +264,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         names = [d.name for d in cur.description or []]
         rows = cur.fetchall()
         count = conn.execute("select count(*) from features.microstructure").fetchone()[0]  # type: ignore[index]
+        heavy = conn.execute(
+            "select distinct on (symbol) symbol, ts, hht_market_state, hht_dominant_freq,"
+            " hmm_state, wavelet_energy_d1, spectral_dominant_period, garch_vol"
+            " from features.heavy_features order by symbol, ts desc"
+        )
+        heavy_names = [d.name for d in heavy.description or []]
+        heavy_rows = heavy.fetchall()
     _say(f"\nfeatures.microstructure: {count} rows; the latest:")
     _say(" | ".join(names))
     for row in rows:
+        _say(" | ".join(_fmt(v) for v in row))
+    _say("\nfeatures.heavy_features (HHT, HMM, wavelet, spectral, GARCH), the latest:")
+    _say(" | ".join(heavy_names))
+    for row in heavy_rows:
         _say(" | ".join(_fmt(v) for v in row))
     _say(f'\nQuery them yourself: psql "$({Path(sys.argv[0]).name} db url)"')
     return 0
