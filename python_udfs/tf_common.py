@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -26,3 +28,28 @@ def as_signal(x: object, name: str = "x") -> np.ndarray:
     if not values:
         raise InputError(f"{name} is empty")
     return np.asarray(values, dtype=float)
+
+
+def finite_signal(x: object, name: str = "x") -> np.ndarray:
+    """as_signal, and InputError naming the first NaN or infinite element (1-based)."""
+    signal = as_signal(x, name)
+    bad = np.flatnonzero(~np.isfinite(signal))
+    if bad.size:
+        kind = "a NaN" if np.isnan(signal[bad[0]]) else "an infinite"
+        raise InputError(f"{name} has {kind} element at position {bad[0] + 1}")
+    return signal
+
+
+def as_object(params: object, expected: str) -> dict:
+    """A dict from a dict or its JSON text (how SQL passes jsonb), or InputError; `expected`
+    completes "params must be ..." when it is neither."""
+    if params is None:
+        raise InputError("params is NULL")
+    if isinstance(params, str | bytes):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            raise InputError("params is not valid JSON") from None
+    if not isinstance(params, dict):
+        raise InputError(f"params must be {expected}")
+    return params

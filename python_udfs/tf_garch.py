@@ -31,7 +31,6 @@ restarts after it (a plain loop finishes the series if bounds bind often).
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import warnings
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 from scipy.signal import lfilter
-from tf_common import InputError, as_signal
+from tf_common import InputError, as_object, as_signal
 
 MIN_OBS = 10  # fewer observations than this cannot say much about four parameters
 LOG_2PI = float(np.log(2 * np.pi))
@@ -176,15 +175,7 @@ def as_params(params: object) -> tuple[float, float, float, float]:
     fit's result can be passed back as is. omega must be > 0 and alpha, beta >= 0; alpha + beta
     >= 1 is allowed (the fit's constraint is alpha + beta <= 1, which SLSQP meets only to
     rounding, and the bounded recursion stays finite either way)."""
-    if params is None:
-        raise InputError("params is NULL")
-    if isinstance(params, str | bytes):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            raise InputError("params is not valid JSON") from None
-    if not isinstance(params, dict):
-        raise InputError("params must be a JSON object with mu, omega, alpha and beta")
+    params = as_object(params, "a JSON object with mu, omega, alpha and beta")
     values = []
     for key in PARAMS:
         if key not in params or params[key] is None:

@@ -30,13 +30,12 @@ the variance, (1e-2 + sum g x^2 - 2 mu sum g x + mu^2 sum g) / max(sum g, 1e-5).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import operator
 from dataclasses import dataclass
 
 import numpy as np
-from tf_common import InputError, as_signal
+from tf_common import InputError, as_object, as_signal
 
 TOL = 1e-2  # hmmlearn's default: stop when the monitored log-likelihood gains less
 MIN_COVAR = 1e-3  # added to the initial variance
@@ -118,15 +117,7 @@ def _distributions(p: np.ndarray, key: str) -> None:
 
 def as_params(params: object) -> Hmm:
     """An Hmm from a dict or its JSON text, or InputError naming what is wrong."""
-    if params is None:
-        raise InputError("params is NULL")
-    if isinstance(params, str | bytes):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            raise InputError("params is not valid JSON") from None
-    if not isinstance(params, dict):
-        raise InputError("params must be an object with startprob, transmat, means, variances")
+    params = as_object(params, "an object with startprob, transmat, means, variances")
     for key in KEYS:
         if key not in params:
             raise InputError(f"params has no {key}")

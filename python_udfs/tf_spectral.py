@@ -22,22 +22,12 @@ arbitrarily). NaN or infinite values are rejected with their position; n < 4 is 
 from __future__ import annotations
 
 import numpy as np
-from tf_common import InputError, as_signal
+from tf_common import InputError, finite_signal
 
 MIN_LENGTH = 4
 # band limits as divisors of the sample rate: low [0, 1/32), mid [1/32, 1/8), high [1/8, 1/2]
 MID_FROM = 32
 HIGH_FROM = 8
-
-
-def finite_signal(x: object) -> np.ndarray:
-    """as_signal, and InputError naming the first NaN or infinite element (1-based)."""
-    signal = as_signal(x)
-    bad = np.flatnonzero(~np.isfinite(signal))
-    if bad.size:
-        kind = "a NaN" if np.isnan(signal[bad[0]]) else "an infinite"
-        raise InputError(f"x has {kind} element at position {bad[0] + 1}")
-    return signal
 
 
 def spectral_features(x: object) -> dict[str, float]:

@@ -21,19 +21,9 @@ from __future__ import annotations
 import operator
 
 import numpy as np
-from tf_common import InputError, as_signal
+from tf_common import InputError, finite_signal
 
 MIN_LENGTH = 4  # the smallest N with a window 2 <= L <= N/2
-
-
-def finite_signal(x: object) -> np.ndarray:
-    """as_signal, and InputError naming the first NaN or infinite element (1-based)."""
-    signal = as_signal(x)
-    bad = np.flatnonzero(~np.isfinite(signal))
-    if bad.size:
-        kind = "a NaN" if np.isnan(signal[bad[0]]) else "an infinite"
-        raise InputError(f"x has {kind} element at position {bad[0] + 1}")
-    return signal
 
 
 def _window(signal: np.ndarray, window: object) -> int:
