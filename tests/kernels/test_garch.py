@@ -166,14 +166,16 @@ def test_python_variance_and_loglik_equal_arch(case: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(("case", "name"), VARIANCE_CASES)
-def test_sql_variance_equals_arch(conn: psycopg.Connection, case: str, name: str) -> None:
+def test_sql_variance_and_loglik_equal_arch(conn: psycopg.Connection, case: str, name: str) -> None:
     y = series()[case][0]
     params = as_dict(parameter_sets(case)[name])
     row = conn.execute(
-        "select udf.garch11_variance(%s::float8[], %s::jsonb)", (y.tolist(), json.dumps(params))
+        "select udf.garch11_variance(%(y)s::float8[], %(p)s::jsonb),"
+        " udf.garch11_loglik(%(y)s::float8[], %(p)s::jsonb)",
+        {"y": y.tolist(), "p": json.dumps(params)},
     ).fetchone()
     assert row is not None
-    check_variance(case, name, row[0], None)
+    check_variance(case, name, row[0], row[1])
 
 
 @pytest.mark.parametrize("case", list(series()))
