@@ -93,3 +93,24 @@
         order by i
     )
 {%- endmacro %}
+
+{#-
+    The first two CTEs of a family that computes all its columns in one kernel call per
+    window: `windows` (heavy_windows of mid_bars_1s) and `computed` (symbol, ts, features),
+    where features = `expression` of the window's closes and span_seconds. The call is
+    evaluated once per window, however many columns read its result.
+-#}
+{% macro heavy_window_features(expression) -%}
+windows as (
+    {{ heavy_windows(ref('mid_bars_1s')) }}
+),
+
+computed as (
+    select
+        symbol,
+        ts,
+        {{ expression }} as features
+    from windows
+    {{ evaluate_once(ordered=true) }}
+)
+{%- endmacro %}

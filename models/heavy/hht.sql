@@ -18,18 +18,7 @@
 } -%}
 with
 
-windows as (
-    {{ heavy_windows(ref('mid_bars_1s')) }}
-),
-
-computed as (
-    select
-        symbol,
-        ts,
-        udf.hht_features(closes, span_seconds) as features
-    from windows
-    {{ evaluate_once(ordered=true) }}  -- one kernel call per window, however many columns read its result
-),
+{{ heavy_window_features('udf.hht_features(closes, span_seconds)') }},
 
 final as (
     select

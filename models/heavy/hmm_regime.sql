@@ -4,18 +4,7 @@
 {%- set n_states = 3 -%}
 with
 
-windows as (
-    {{ heavy_windows(ref('mid_bars_1s')) }}
-),
-
-computed as (
-    select
-        symbol,
-        ts,
-        udf.hmm_regime_features(closes, {{ n_states }}, {{ var('hmm_n_iter') }}, 0) as features
-    from windows
-    {{ evaluate_once(ordered=true) }}  -- one fit per window, however many columns read its result
-),
+{{ heavy_window_features('udf.hmm_regime_features(closes, ' ~ n_states ~ ', ' ~ var('hmm_n_iter') ~ ', 0)') }},
 
 final as (
     select

@@ -4,18 +4,7 @@
 {%- set keys = ['dominant_freq', 'dominant_period', 'band_low_share', 'band_mid_share', 'band_high_share', 'spectral_entropy'] -%}
 with
 
-windows as (
-    {{ heavy_windows(ref('mid_bars_1s')) }}
-),
-
-computed as (
-    select
-        symbol,
-        ts,
-        udf.spectral_features({{ window_log_returns('closes', 10000) }}) as features
-    from windows
-    {{ evaluate_once(ordered=true) }}  -- one call per window, however many columns read its result
-),
+{{ heavy_window_features('udf.spectral_features(' ~ window_log_returns('closes', 10000) ~ ')') }},
 
 final as (
     select
