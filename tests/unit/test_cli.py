@@ -16,12 +16,14 @@ SUBCOMMANDS = [
     ["dbt"],
     ["refresh"],
     ["demo"],
+    ["quality"],
+    ["plot"],
 ]
 
 
 def test_top_level_help() -> None:
     result = run_cli("--help")
-    for name in ("db", "migrate", "generate", "load", "dbt", "refresh", "demo"):
+    for name in ("db", "migrate", "generate", "load", "dbt", "refresh", "demo", "quality", "plot"):
         assert name in result.stdout
 
 
