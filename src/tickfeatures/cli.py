@@ -128,44 +128,128 @@ def cmd_generate(args: argparse.Namespace) -> int:
 # -- load -------------------------------------------------------------------------------------
 
 
-def _load_paths(kind: str, paths: Sequence[Path]) -> int:
+class _ProgressBar:
+    """`file [#####.....] 45%  450,000 rows  210,000 rows/s` on stderr, redrawn twice a second."""
+
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name = name
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, rows: int, position: int, size: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.5:
+            return
+        self.last = now
+        share = min(position / size, 1.0) if size else 1.0
+        filled = int(share * 24)
+        rate = rows / (now - self.started) if now > self.started else 0.0
+        sys.stderr.write(
+            f"\r{self.name} [{'#' * filled}{'.' * (24 - filled)}] {share:4.0%}"
+            f"  {rows:,} rows  {rate:,.0f} rows/s "
+        )
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
+
+
+def _load_paths(
+    kind: str,
+    paths: Sequence[Path],
+    *,
+    mapping: dict[str, str] | None = None,
+    salvage: bool = False,
+    progress: bool | None = None,
+) -> int:
     from tickfeatures.load import load_file
 
-    failures = 0
-    totals = {"loaded": 0, "quarantined": 0, "duplicate": 0}
+    show = sys.stderr.isatty() if progress is None else progress
+    failed: list[str] = []
+    totals = {"loaded": 0, "quarantined": 0, "duplicate": 0, "in": 0, "skipped": 0}
+    reasons: dict[str, int] = {}
+    started_all = time.perf_counter()
     with db.connect(autocommit=True) as conn:
         for path in paths:
             started = time.perf_counter()
-            result = load_file(conn, kind, path)
+            bar = _ProgressBar(path.name, show)
+            try:
+                result = load_file(conn, kind, path, bar, mapping=mapping, salvage=salvage)
+            finally:
+                bar.close()
             elapsed = time.perf_counter() - started
             if result.status == "failed":
-                failures += 1
+                failed.append(result.error or path.name)
                 _info(f"FAILED {result.error}")
                 continue
             if result.status == "skipped":
+                totals["skipped"] += 1
                 _say(f"skipped {path.name}: {result.error}")
                 continue
             rate = result.rows_in / elapsed if elapsed > 0 else 0.0
-            reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.reasons.items()))
+            why = ", ".join(f"{n} {r}" for r, n in sorted(result.reasons.items()))
+            flags = (
+                f", {result.rows_crossed} crossed and {result.rows_locked} locked books flagged"
+                if result.rows_crossed or result.rows_locked
+                else ""
+            )
+            verb = "SALVAGED" if result.status == "salvaged" else "loaded"
             _say(
-                f"loaded {path.name}: {result.rows_loaded} rows, "
-                f"{result.rows_quarantined} quarantined{' (' + reasons + ')' if reasons else ''}, "
-                f"{result.rows_duplicate} identical duplicates skipped "
+                f"{verb} {path.name} ({result.format}): {result.rows_loaded} rows, "
+                f"{result.rows_quarantined} quarantined{' (' + why + ')' if why else ''}, "
+                f"{result.rows_duplicate} identical duplicates skipped{flags} "
                 f"[{result.rows_in} in, {elapsed:.1f} s, {rate:,.0f} rows/s]"
             )
+            if result.error:
+                _info(f"  {'broken: ' if result.status == 'salvaged' else 'note: '}{result.error}")
+            totals["in"] += result.rows_in
             totals["loaded"] += result.rows_loaded
             totals["quarantined"] += result.rows_quarantined
             totals["duplicate"] += result.rows_duplicate
+            for r, n in result.reasons.items():
+                reasons[r] = reasons.get(r, 0) + n
     if len(paths) > 1:
+        elapsed = time.perf_counter() - started_all
+        why = "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))
         _say(
             f"{len(paths)} files: {totals['loaded']} rows loaded, {totals['quarantined']} "
-            f"quarantined, {totals['duplicate']} duplicates skipped, {failures} failed"
+            f"quarantined{' (' + why + ')' if why else ''}, {totals['duplicate']} duplicates "
+            f"skipped, {totals['skipped']} already loaded, {len(failed)} failed "
+            f"[{totals['in']} rows in {elapsed:.1f} s]"
         )
-    return 1 if failures else 0
+        for error in failed:
+            _say(f"  failed: {error}")
+    return 1 if failed else 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    return _load_paths(args.kind, [Path(p) for p in args.files])
+    from tickfeatures.load import SPECS
+    from tickfeatures.readers import parse_mapping
+
+    mapping = parse_mapping(args.map, Path(args.map_file) if args.map_file else None)
+    columns = SPECS[args.kind].columns
+    unknown = [dst for dst in mapping.values() if dst not in columns]
+    if unknown:
+        raise TickfeaturesError(
+            f"--map: {', '.join(unknown)} is not a column of the table; columns: symbol, ts, "
+            + (
+                "bid_price_1..10, bid_size_1..10, ask_price_1..10, ask_size_1..10"
+                if args.kind == "l2"
+                else ", ".join(columns[2:])
+            )
+        )
+    return _load_paths(
+        args.kind,
+        [Path(p) for p in args.files],
+        mapping=mapping,
+        salvage=args.salvage,
+        progress=args.progress,
+    )
 
 
 # -- dbt and demo -----------------------------------------------------------------------------
@@ -344,14 +428,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "load",
-        help="load CSV files into market.*",
-        description="COPY wide CSV files (with a header, optionally .gz) into "
-        "market.l2_snapshots or market.bars_1m; every row is loaded, "
-        "quarantined with a reason, or skipped as an identical "
-        "duplicate.",
+        help="load snapshot or bar files (CSV, JSON lines, Parquet; .gz) into market.*",
+        description="Load files into market.l2_snapshots or market.bars_1m. Formats, told by "
+        "the name or the first bytes: wide CSV with a header (.csv, .csv.gz); JSON lines "
+        "(.jsonl, .jsonl.gz) with ts or timestamp (ISO-8601, or epoch seconds, milliseconds, "
+        "microseconds or nanoseconds told by magnitude), symbol, and bids/asks as "
+        "[[price, size], ...] best first, or the wide columns; Parquet (wide or bids/asks). "
+        "Every row is loaded, quarantined in ops.quarantine with a reason, or skipped as an "
+        "identical duplicate; each file is one transaction, and a file already loaded (same "
+        "checksum) is skipped.",
     )
     p.add_argument("kind", choices=["l2", "bars"])
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--map",
+        metavar="SRC=DST,...",
+        help="column mapping from the file's names to the table's, e.g. "
+        "--map time=ts,instrument=symbol (the seeds' timestamp and pair work without one)",
+    )
+    p.add_argument(
+        "--map-file", metavar="FILE", help="the same as a file: src=dst lines, or a JSON object"
+    )
+    p.add_argument(
+        "--salvage",
+        action="store_true",
+        help="load the readable part of a truncated or corrupt file (status salvaged) "
+        "instead of committing nothing from it",
+    )
+    progress = p.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="show a progress bar (default: on a terminal)",
+    )
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser(
@@ -390,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=30.0, help="minutes of sample L2 data")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_demo)
+
+    from tickfeatures import plot, quality
+
+    quality.add_command(sub)
+    plot.add_command(sub)
     return parser
 
 

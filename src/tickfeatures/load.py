@@ -1,30 +1,55 @@
-"""First loader: wide CSV files with a header (optionally gzip) into the raw hypertables.
+"""The loader: files of snapshots or bars into the raw hypertables, every row accounted for.
 
-Every data row of a file ends in exactly one of three places, counted in `ops.ingest_files`:
+Each data row of a file ends in exactly one of three places, counted in `ops.ingest_files`:
 loaded into the hypertable, quarantined in `ops.quarantine` with a reason, or skipped as an
-identical duplicate of a row already loaded. A file that cannot be read to its end (bad
-gzip, a value COPY cannot parse) commits nothing and is marked failed with a one-line reason.
+identical duplicate of a row already loaded. A file is one transaction: a file that cannot be
+read to its end (truncated or corrupt gzip, unreadable Parquet) commits nothing and is marked
+failed with a one-line reason saying where it broke, unless `salvage` is set, which loads the
+readable part and marks the file salvaged.
+
+Pipeline (see docs/decisions.md for the measurements behind it): a reader thread parses
+blocks with Arrow, validates them with numpy and encodes the valid rows as binary COPY data;
+the main thread checks each block against rows already stored and COPYs it. Postgres parses
+binary float8 without text conversion, so the server's work is the insert itself.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import gzip
 import hashlib
-import io
-from collections.abc import Callable, Iterable
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import Any
 
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
-from tickfeatures import schema
+from tickfeatures import pgcopy, readers, schema
 from tickfeatures.errors import TickfeaturesError
 
 CHUNK = 1 << 20
+ATTEMPTS = 3  # a load that meets a concurrent load of the same rows is retried
+
+# Reasons, in the order they are checked (a row gets the first that applies).
+MISSING_SYMBOL = "missing symbol"
+MISSING_TS = "missing timestamp"
+BAD_TS = "unparseable timestamp"
+NON_NUMERIC = "non-numeric field"
+MALFORMED_LEVEL = "malformed level"
+NEGATIVE_SIZE = "negative size"
+NON_POSITIVE_PRICE = "non-positive price"
+DUP_IN_FILE = "conflicting duplicate of (symbol, ts) in the file"
+DUP_EXISTING = "conflicting duplicate of an existing (symbol, ts)"
+IDENTICAL = "identical duplicate"
+TRUNCATED = "truncated line"
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,10 @@ class TableSpec:
     columns: tuple[str, ...]
     price_columns: tuple[str, ...]
     size_columns: tuple[str, ...]
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        return self.columns[2:]
 
 
 SPECS = {
@@ -57,14 +86,20 @@ SPECS = {
 @dataclass
 class FileResult:
     path: Path
-    status: str  # loaded | skipped | failed
+    status: str  # loaded | salvaged | skipped | failed
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_crossed: int = 0
+    rows_locked: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     file_id: int | None = None
+    format: str | None = None
+
+
+Progress = Callable[[int, int, int], None]  # rows read, bytes read, file bytes
 
 
 def file_checksum(path: Path) -> tuple[str, int]:
@@ -77,291 +112,884 @@ def file_checksum(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+# -- timestamps -------------------------------------------------------------------------------
+
+_EPOCH_UNITS = ((1e11, 1_000_000.0), (1e14, 1_000.0), (1e17, 1.0))  # s, ms, us; else ns
+_NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def read_header(path: Path) -> list[str]:
-    with _open(path) as raw:
-        first = raw.readline()
-    text = first.decode("utf-8-sig", errors="replace")
-    if not text.strip():
-        return []
-    return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
+def epoch_to_us(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers to microseconds, the unit told by the magnitude of each value.
 
-
-ALIASES = {
-    "ts": ("timestamp", "time", "datetime", "date_time", "ts_event", "snapshot_time"),
-    "symbol": ("pair", "instrument", "ticker", "sym", "currency_pair"),
-}
-
-
-def _summarise(columns: list[str]) -> str:
-    """'bid_price_1..10' for a whole family of levels, else the names."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for name in columns:
-        stem, _, level = name.rpartition("_")
-        family = [f"{stem}_{i}" for i in range(1, schema.LEVELS + 1)]
-        if level.isdigit() and all(f in columns for f in family):
-            if stem not in seen:
-                out.append(f"{stem}_1..{schema.LEVELS}")
-                seen.add(stem)
-        else:
-            out.append(name)
-    return ", ".join(out)
-
-
-def _near_matches(missing: list[str], header: list[str]) -> list[str]:
-    spare = [h for h in header if h not in missing]
-    hints: list[str] = []
-    used: set[str] = set()
-    for name in missing:
-        aliases = [h for h in spare if h.lower() in ALIASES.get(name, ())]
-        close = aliases or difflib.get_close_matches(name, spare, n=1, cutoff=0.75)
-        if close and close[0] not in used:
-            hints.append(f"{close[0]} (for {name}?)")
-            used.add(close[0])
-    return hints
-
-
-def check_header(spec: TableSpec, header: list[str], path: Path) -> None:
-    """One clear error listing the required columns that are missing and near matches."""
-    if not header:
-        raise TickfeaturesError(f"{path.name}: empty file, no header line")
-    missing = [c for c in spec.columns if c not in header]
-    if not missing:
-        return
-    hints = _near_matches(missing, header)
-    near = f"; near matches in the file: {', '.join(hints)}" if hints else ""
-    raise TickfeaturesError(f"{path.name}: missing required column(s) {_summarise(missing)}{near}")
-
-
-def _column_type(spec: TableSpec, name: str) -> sql.Composable:
-    if name == "symbol":
-        return sql.SQL("text")
-    if name == "ts":
-        return sql.SQL("timestamptz")
-    if name in spec.columns:
-        return sql.SQL("double precision")
-    return sql.SQL("text")  # an extra column: read, kept in a quarantined record, not loaded
-
-
-def _staging_name(index: int) -> sql.Identifier:
-    return sql.Identifier(f"_tf_extra_{index}")
-
-
-def _copy_into_stage(
-    cur: psycopg.Cursor,
-    spec: TableSpec,
-    header: list[str],
-    path: Path,
-    progress: Callable[[int], None] | None,
-) -> None:
-    stage_cols = [
-        sql.Identifier(name) if name in spec.columns else _staging_name(i)
-        for i, name in enumerate(header)
-    ]
-    cur.execute(
-        sql.SQL("create temp table _tf_stage ({cols}, line_no bigserial) on commit drop").format(
-            cols=sql.SQL(", ").join(
-                sql.SQL("{} {}").format(ident, _column_type(spec, name))
-                for ident, name in zip(stage_cols, header, strict=True)
-            )
-        )
-    )
-    copy_sql = sql.SQL("copy _tf_stage ({cols}) from stdin (format csv, header true)").format(
-        cols=sql.SQL(", ").join(stage_cols)
-    )
-    with _open(path) as raw, cur.copy(copy_sql) as copy:
-        while block := raw.read(CHUNK):
-            copy.write(block)
-            if progress:
-                progress(len(block))
-
-
-def _row(alias: str, columns: Iterable[str]) -> sql.Composable:
-    return sql.SQL("row({})").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns))
-
-
-def _classify_and_insert(cur: psycopg.Cursor, spec: TableSpec, file_id: int) -> FileResult:
-    """Set aside every row that must not be inserted, with its reason; insert the rest.
-
-    `_tf_rejects` holds only the rows set aside, usually few, so the insert is an anti-join
-    against a small table rather than a join of the whole file.
+    |v| < 1e11: seconds; < 1e14: milliseconds; < 1e17: microseconds; else nanoseconds. In
+    seconds 1e11 is the year 5138 and in milliseconds 1e11 is 1973, so a date after 1973 and
+    before 5138 is never ambiguous.
     """
-    value_cols = [c for c in spec.columns if c not in ("symbol", "ts")]
-    target = sql.Identifier("market", spec.table)
-    reason = sql.SQL(
-        "case when s.symbol is null or s.symbol = '' then 'missing symbol'"
-        " when s.ts is null then 'missing timestamp'"
-        " when least({sizes}) < 0 then 'negative size'"
-        " when least({prices}) <= 0 then 'non-positive price' end"
-    ).format(
-        sizes=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.size_columns),
-        prices=sql.SQL(", ").join(sql.Identifier("s", c) for c in spec.price_columns),
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        mag = np.abs(values)
+        out = np.where(mag < 10**11, values * 1_000_000, 0)
+        out = np.where((mag >= 10**11) & (mag < 10**14), values * 1_000, out)
+        out = np.where((mag >= 10**14) & (mag < 10**17), values, out)
+        # ns: round half away from zero to the microsecond, as Postgres rounds text input
+        ns = (values + np.where(values >= 0, 500, -500)) // 1000
+        return np.where(mag >= 10**17, ns, out).astype(np.int64)
+    mag = np.abs(values)
+    scale = np.select(
+        [mag < 1e11, mag < 1e14, mag < 1e17], [1_000_000.0, 1_000.0, 1.0], default=1e-3
     )
-    cur.execute(
-        sql.SQL(
-            "create temp table _tf_rejects on commit drop as"
-            " select line_no, reason, null::text as detail from ("
-            "  select s.line_no, {reason} as reason from _tf_stage as s"
-            " ) as checked where reason is not null"
-        ).format(reason=reason)
+    return np.rint(values * scale).astype(np.int64)
+
+
+def _iso_one(text: str) -> int | None:
+    """One ISO-8601 text as microseconds; beyond 6 fractional digits, rounded half up."""
+    text = text.strip()
+    extra = _FRACTION.search(text)
+    round_up = bool(extra and extra.group(0)[7] >= "5")
+    try:
+        value = datetime.fromisoformat(_FRACTION.sub(r"\1", text))
+    except ValueError:
+        return None
+    if round_up:
+        value += timedelta(microseconds=1)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+def _fixed_iso(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(microseconds, parsed) when every non-NULL value has the same length and layout.
+
+    The layout is read off the first value: `YYYY-MM-DD` `T` or space `HH:MM:SS`, an optional
+    fraction, and an optional `Z`, `+HH:MM`, `+HHMM` or `+HH`. Values that do not fit it (or
+    are not a valid date and time) come back unparsed for the general path. This is a few
+    vectorised operations on the bytes, about 20 times faster than Arrow's cast.
+    """
+    n = len(text)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    if not valid.any():
+        return None
+    _, offsets_buf, data_buf = text.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[text.offset : text.offset + n + 1]
+    lengths = np.diff(offsets)
+    width = int(lengths[valid][0])
+    if width < 19 or (lengths[valid] != width).any():
+        return None
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    rows = np.flatnonzero(valid)
+    if len(rows) == n and offsets[0] == 0 and len(data) >= n * width:
+        m = data[: n * width].reshape(n, width)
+    else:
+        m = data[offsets[rows][:, None] + np.arange(width)]
+    first = bytes(m[0])
+    layout = re.fullmatch(
+        rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?", first
     )
-    cur.execute("create unique index on _tf_rejects (line_no)")
-    # Duplicates of a (symbol, ts) inside the file: the first valid occurrence wins.
-    cur.execute(
-        sql.SQL(
-            "insert into _tf_rejects (line_no, reason, detail)"
-            " with repeated as ("
-            "  select s.symbol, s.ts from _tf_stage as s group by s.symbol, s.ts"
-            "  having count(*) > 1"
-            "), keyed as ("
-            "  select s.*, row_number() over (partition by s.symbol, s.ts order by s.line_no) as rn"
-            "  from _tf_stage as s join repeated using (symbol, ts)"
-            "  where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
-            ") select k.line_no,"
-            "    case when {later_row} is not distinct from {first_row} then 'identical duplicate'"
-            "    else 'conflicting duplicate of (symbol, ts) in the file' end,"
-            "    'first occurrence at line ' || (first.line_no + 1)"
-            "  from keyed as k join keyed as first"
-            "    on first.symbol = k.symbol and first.ts = k.ts and first.rn = 1"
-            "  where k.rn > 1"
-        ).format(later_row=_row("k", value_cols), first_row=_row("first", value_cols))
-    )
-    # Rows whose (symbol, ts) is already stored, looked up within the file's time range.
-    cur.execute(
-        sql.SQL(
-            "insert into _tf_rejects (line_no, reason)"
-            " select s.line_no, case"
-            "  when {staged} is not distinct from {existing} then 'identical duplicate'"
-            "  else 'conflicting duplicate of an existing (symbol, ts)' end"
-            " from _tf_stage as s join {target} as m on m.symbol = s.symbol and m.ts = s.ts"
-            " where m.ts between (select min(ts) from _tf_stage)"
-            "  and (select max(ts) from _tf_stage)"
-            "  and not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
-        ).format(staged=_row("s", value_cols), existing=_row("m", value_cols), target=target)
-    )
-    cur.execute("analyze _tf_rejects")
-    cur.execute(
-        sql.SQL(
-            "insert into {target} ({cols}) select {cols} from _tf_stage as s"
-            " where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
-        ).format(target=target, cols=sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns))
-    )
-    loaded = cur.rowcount
-    # What this file added per symbol: an incremental refresh starts from min_ts.
-    cur.execute(
-        "insert into ops.ingest_ranges (file_id, symbol, min_ts, max_ts, rows_loaded)"
-        " select %s, s.symbol, min(s.ts), max(s.ts), count(*) from _tf_stage as s"
-        " where not exists (select from _tf_rejects as r where r.line_no = s.line_no)"
-        " group by s.symbol",
-        (file_id,),
-    )
-    cur.execute(
-        "insert into ops.quarantine (file_id, line_no, reason, detail, record)"
-        " select %s, s.line_no + 1, r.reason, r.detail, to_jsonb(s) - 'line_no'"
-        " from _tf_rejects as r join _tf_stage as s using (line_no)"
-        " where r.reason <> 'identical duplicate'",
-        (file_id,),
-    )
-    cur.execute("select reason, count(*) from _tf_rejects group by reason")
-    counts = dict(cur.fetchall())
-    rows_in = cur.execute("select count(*) from _tf_stage").fetchone()[0]  # type: ignore[index]
-    duplicates = counts.pop("identical duplicate", 0)
-    quarantined = sum(counts.values())
-    if rows_in != loaded + quarantined + duplicates:
-        raise TickfeaturesError(
-            f"row accounting failed: {rows_in} in != {loaded} loaded + {quarantined} "
-            f"quarantined + {duplicates} duplicates"
+    if layout is None:
+        return None
+    fraction = len(layout.group(1) or b"") - 1 if layout.group(1) else 0
+    zone = layout.group(2) or b""
+    digit_pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+    digit_pos += list(range(20, 20 + fraction))
+    z0 = 19 + (fraction + 1 if fraction else 0)
+    if len(zone) > 1:
+        digit_pos += [z0 + 1, z0 + 2] + (
+            [z0 + len(zone) - 2, z0 + len(zone) - 1] if len(zone) > 3 else []
         )
-    return FileResult(
-        path=Path(),
-        status="loaded",
-        rows_in=rows_in,
-        rows_loaded=loaded,
-        rows_quarantined=quarantined,
-        rows_duplicate=duplicates,
-        reasons=counts,
+    fixed_pos = [p for p in range(width) if p not in digit_pos and p not in (10, z0)]
+    d = m.astype(np.int64) - 48
+    ok = ((d[:, digit_pos] >= 0) & (d[:, digit_pos] <= 9)).all(axis=1)
+    ok &= (m[:, fixed_pos] == m[0, fixed_pos]).all(axis=1)
+    ok &= (m[:, 10] == ord("T")) | (m[:, 10] == ord(" "))
+    if zone:
+        ok &= (m[:, z0] == zone[0]) if zone == b"Z" else np.isin(m[:, z0], (ord("+"), ord("-")))
+
+    def num(*pos: int) -> np.ndarray:
+        out = np.zeros(len(m), dtype=np.int64)
+        for p in pos:
+            out = out * 10 + d[:, p]
+        return out
+
+    year, month, day = num(0, 1, 2, 3), num(5, 6), num(8, 9)
+    hour, minute, second = num(11, 12), num(14, 15), num(17, 18)
+    month_ok = (month >= 1) & (month <= 12)
+    next_month = np.where(month == 12, 1, month + 1)
+    dim = _days_from_civil(year + (month == 12), np.where(month_ok, next_month, 1), 1)
+    dim -= _days_from_civil(year, np.where(month_ok, month, 1), 1)
+    ok &= month_ok & (day >= 1) & (day <= dim) & (hour < 24) & (minute < 60) & (second < 60)
+    us = (_days_from_civil(year, np.where(month_ok, month, 1), day) * 86_400) * 1_000_000
+    us += ((hour * 60 + minute) * 60 + second) * 1_000_000
+    if fraction:
+        micro = num(*range(20, 20 + min(fraction, 6))) * 10 ** max(6 - fraction, 0)
+        if fraction > 6:
+            micro += d[:, 26] >= 5  # round half up on the seventh digit
+        us += micro
+    if len(zone) > 1:
+        sign = np.where(m[:, z0] == ord("-"), -1, 1)
+        zh = num(z0 + 1, z0 + 2)
+        zm = num(z0 + len(zone) - 2, z0 + len(zone) - 1) if len(zone) > 3 else 0
+        ok &= (zh < 24) & (np.asarray(zm) < 60)
+        us -= sign * (zh * 60 + zm) * 60_000_000
+    out = np.zeros(n, dtype=np.int64)
+    parsed = np.zeros(n, dtype=bool)
+    out[rows] = us
+    parsed[rows] = ok
+    return out, parsed
+
+
+def timestamps_us(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(microseconds since the Unix epoch, is NULL, is unparseable) for a timestamp column.
+
+    Text: ISO-8601 with `T` or a space, any offset or `Z` (no offset means UTC), up to 9
+    fractional digits (rounded to the microsecond); or an epoch number in text. Numbers:
+    epoch seconds, milliseconds, microseconds or nanoseconds (`epoch_to_us`). Arrow
+    timestamps: as they are, naive ones taken as UTC.
+    """
+    n = len(arr)
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        us = arr.cast(pa.timestamp("us", t.tz), safe=False).cast(pa.int64())
+        nulls = arr.is_null().to_numpy(zero_copy_only=False)
+        return us.fill_null(0).to_numpy(), nulls, np.zeros(n, dtype=bool)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        nulls = arr.is_null().to_numpy(zero_copy_only=False)
+        raw = arr.to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(t):
+            raw = np.nan_to_num(raw, nan=0.0)
+            bad = ~np.isfinite(arr.fill_null(0).to_numpy(zero_copy_only=False))
+        else:
+            raw = arr.fill_null(0).to_numpy()
+            bad = np.zeros(n, dtype=bool)
+        return np.where(bad | nulls, 0, epoch_to_us(np.where(bad, 0, raw))), nulls, bad & ~nulls
+    text = arr.cast(pa.string())
+    fast = _fixed_iso(text)
+    if fast is not None and fast[1][text.is_valid().to_numpy(zero_copy_only=False)].all():
+        return fast[0], text.is_null().to_numpy(zero_copy_only=False), np.zeros(n, dtype=bool)
+    if fast is None or not fast[1].any():
+        text = pc.utf8_trim_whitespace(text)
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    nulls = text.is_null().to_numpy(zero_copy_only=False)
+    first = text.drop_null()[0].as_py() if len(text.drop_null()) else ""
+    for number_type in (pa.int64(), pa.float64()) if _NUMERIC.match(first) else ():
+        try:
+            number = text.cast(number_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return timestamps_us(number)
+    fast = _fixed_iso(text)
+    if fast is not None:
+        us, parsed = fast
+        rest = np.flatnonzero(~parsed & ~nulls)
+        if not len(rest):
+            return us, nulls, np.zeros(n, dtype=bool)
+        if len(rest) < n // 2:
+            sub_us, _sub_nulls, sub_bad = timestamps_us(text.take(pa.array(rest)))
+            us[rest] = sub_us
+            bad = np.zeros(n, dtype=bool)
+            bad[rest] = sub_bad
+            return us, nulls, bad
+    for ts_type in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            parsed = text.cast(ts_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        ns = parsed.cast(pa.int64()).fill_null(0).to_numpy()
+        us = (ns + np.where(ns >= 0, 500, -500)) // 1000
+        return us, nulls, np.zeros(n, dtype=bool)
+    values = text.to_numpy(zero_copy_only=False)
+    us = np.zeros(n, dtype=np.int64)
+    bad = np.zeros(n, dtype=bool)
+    numeric_idx: list[int] = []
+    for i in np.flatnonzero(~nulls):
+        s = values[i]
+        if _NUMERIC.match(s):
+            numeric_idx.append(i)
+            continue
+        got = _iso_one(s)
+        if got is None:
+            bad[i] = True
+        else:
+            us[i] = got
+    if numeric_idx:
+        idx = np.asarray(numeric_idx)
+        strings = values[idx]
+        if all("." not in s and "e" not in s.lower() for s in strings):
+            us[idx] = epoch_to_us(np.array([int(s) for s in strings], dtype=np.int64))
+        else:
+            us[idx] = epoch_to_us(np.array([float(s) for s in strings]))
+    return us, nulls, bad
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 values, is NULL, is not a finite number) for a value column."""
+    n = len(arr)
+    if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
+        text = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        try:
+            arr = text.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raw = text.to_numpy(zero_copy_only=False)
+            values = np.full(n, np.nan)
+            nulls = np.zeros(n, dtype=bool)
+            bad = np.zeros(n, dtype=bool)
+            for i, s in enumerate(raw):
+                if s is None:
+                    nulls[i] = True
+                    continue
+                try:
+                    values[i] = float(s)
+                except ValueError:
+                    bad[i] = True
+            bad |= ~nulls & ~np.isfinite(values)
+            return values, nulls, bad
+    nulls = arr.is_null().to_numpy(zero_copy_only=False)
+    values = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    bad = ~nulls & ~np.isfinite(values)
+    return values, nulls, bad
+
+
+# -- one batch --------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A validated batch: what to insert, what to set aside and why."""
+
+    lines: np.ndarray
+    symbol_ids: np.ndarray  # into Loader.symbols
+    ts_us: np.ndarray
+    values: np.ndarray
+    nulls: np.ndarray
+    reason: np.ndarray  # object: None (insert), or a reason
+    detail: np.ndarray  # object
+    earlier_line: np.ndarray  # int64: line of an earlier batch's row with the same key, or 0
+    payload: list[
+        memoryview
+    ]  # binary COPY rows of the rows to insert as prepared by the reader thread
+    batch: readers.Batch
+
+
+class Loader:
+    """One file into one table, in the caller's transaction."""
+
+    def __init__(self, spec: TableSpec, path: Path, file_id: int) -> None:
+        self.spec = spec
+        self.path = path
+        self.file_id = file_id
+        self.symbols: list[str] = []
+        self.symbol_bytes: list[bytes] = []
+        self.symbol_index: dict[str, int] = {}
+        # per symbol: keys already inserted by this file, for duplicates across batches
+        self.max_ts: dict[int, int] = {}
+        self.seen: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.counts: dict[str, int] = {}
+        self.rows_in = 0
+        self.loaded = 0
+        self.crossed = 0
+        self.locked = 0
+        self.ranges: dict[int, list[int]] = {}  # symbol id -> [min_ts, max_ts, rows]
+
+    # -- reader thread ----------------------------------------------------------------------
+
+    def _symbol_ids(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(symbol ids, is missing): ids into self.symbols, which grows with new names."""
+        encoded = (
+            arr if pa.types.is_dictionary(arr.type) else arr.cast(pa.string()).dictionary_encode()
+        )
+        names = encoded.dictionary.cast(pa.string()).to_pylist()
+        mapping = np.zeros(len(names) + 1, dtype=np.int64)
+        blank = np.zeros(len(names) + 1, dtype=bool)
+        blank[-1] = True  # NULL
+        for i, raw in enumerate(names):
+            name = raw.strip()
+            if not name:
+                blank[i] = True
+                continue
+            if name not in self.symbol_index:
+                self.symbol_index[name] = len(self.symbols)
+                self.symbols.append(name)
+                self.symbol_bytes.append(name.encode())
+            mapping[i] = self.symbol_index[name]
+        indices = encoded.indices
+        if indices.null_count:
+            indices = pc.coalesce(indices, pa.scalar(len(names), indices.type))
+        codes = indices.to_numpy(zero_copy_only=False)
+        return mapping[codes], blank[codes]
+
+    def prepare(self, batch: readers.Batch) -> Prepared:
+        spec = self.spec
+        n = len(batch.lines)
+        cols = batch.columns
+        k = len(spec.value_columns)
+        reason = np.full(n, None, dtype=object)
+        detail = np.full(n, None, dtype=object)
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return Prepared(
+                batch.lines,
+                empty,
+                empty,
+                np.zeros((0, k)),
+                np.zeros((0, k), dtype=bool),
+                reason,
+                detail,
+                empty,
+                [],
+                batch,
+            )
+
+        def flag(mask: np.ndarray, why: str, describe: Callable[[np.ndarray], list] | None) -> None:
+            rows = np.flatnonzero(mask & (reason == None))  # noqa: E711 (elementwise)
+            if len(rows):
+                reason[rows] = why
+                if describe is not None:
+                    detail[rows] = describe(rows)
+
+        symbol_ids, no_symbol = self._symbol_ids(cols["symbol"])
+        flag(no_symbol, MISSING_SYMBOL, None)
+        ts_us, ts_null, ts_bad = timestamps_us(cols["ts"])
+        flag(ts_null, MISSING_TS, None)
+        raw_ts = cols["ts"]
+        flag(ts_bad, BAD_TS, lambda rows: [f"ts {raw_ts[int(i)].as_py()!r}" for i in rows])
+
+        # Column-major: each column is written and read contiguously.
+        values = np.empty((k, n)).T
+        nulls = np.empty((k, n), dtype=bool).T
+        bad_col = np.full(n, -1)
+        negative_col = np.full(n, -1)
+        nonpositive_col = np.full(n, -1)
+        sizes, prices = set(spec.size_columns), set(spec.price_columns)
+        for j, name in enumerate(spec.value_columns):
+            col, col_nulls, col_bad = numbers(cols[name])
+            values[:, j], nulls[:, j] = col, col_nulls
+            # the first offending column of each row, for the detail
+            if col_bad.any():
+                bad_col[(bad_col < 0) & col_bad] = j
+            with np.errstate(invalid="ignore"):
+                if name in sizes and (col < 0).any():
+                    negative_col[(negative_col < 0) & (col < 0)] = j
+                if name in prices and (col <= 0).any():
+                    nonpositive_col[(nonpositive_col < 0) & (col <= 0)] = j
+
+        def describe(where: np.ndarray, raw: bool) -> Callable[[np.ndarray], list]:
+            def show(rows: np.ndarray) -> list[str]:
+                out = []
+                for r in rows:
+                    name = spec.value_columns[int(where[r])]
+                    value = cols[name][int(r)].as_py() if raw else values[r, int(where[r])]
+                    out.append(f"{name} {value!r}" if raw else f"{name} = {value:g}")
+                return out
+
+            return show
+
+        flag(bad_col >= 0, NON_NUMERIC, describe(bad_col, raw=True))
+        for side in ("bid", "ask"):
+            marker = cols.get(f"__malformed_{side}")
+            if marker is not None:
+                flag(
+                    marker.to_numpy(zero_copy_only=False),
+                    MALFORMED_LEVEL,
+                    lambda rows, side=side: [f"{side}s: a level is not [price, size]"] * len(rows),
+                )
+        flag(negative_col >= 0, NEGATIVE_SIZE, describe(negative_col, raw=False))
+        flag(nonpositive_col >= 0, NON_POSITIVE_PRICE, describe(nonpositive_col, raw=False))
+
+        # Duplicates within the batch: the first valid occurrence of a (symbol, ts) wins.
+        ok = np.flatnonzero(reason == None)  # noqa: E711
+        order = ok[np.lexsort((batch.lines[ok], ts_us[ok], symbol_ids[ok]))]
+        same = (symbol_ids[order][1:] == symbol_ids[order][:-1]) & (
+            ts_us[order][1:] == ts_us[order][:-1]
+        )
+        if same.any():
+            starts = np.concatenate([[True], ~same])
+            first_of_run = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+            run_start = order[first_of_run]
+            later = order[~starts]
+            first = run_start[~starts]
+            identical = _same_values(values[later], nulls[later], values[first], nulls[first])
+            reason[later[identical]] = IDENTICAL
+            conflicting = later[~identical]
+            reason[conflicting] = DUP_IN_FILE
+            detail[conflicting] = [
+                f"first occurrence at line {batch.lines[f]}" for f in first[~identical]
+            ]
+
+        # Duplicates of rows of earlier batches of this file: decided against the stored row.
+        earlier = np.zeros(n, dtype=np.int64)
+        ok = np.flatnonzero(reason == None)  # noqa: E711
+        for sid in np.unique(symbol_ids[ok]):
+            rows = ok[symbol_ids[ok] == sid]
+            top = self.max_ts.get(int(sid))
+            if top is not None:
+                cand = rows[ts_us[rows] <= top]
+                for keys, lines in self.seen[int(sid)]:
+                    if not len(cand):
+                        break
+                    pos = np.searchsorted(keys, ts_us[cand])
+                    pos = np.minimum(pos, len(keys) - 1)
+                    hit = keys[pos] == ts_us[cand]
+                    earlier[cand[hit]] = lines[pos[hit]]
+                    cand = cand[~hit]
+            fresh = rows[earlier[rows] == 0]
+            if len(fresh):
+                srt = np.argsort(ts_us[fresh], kind="stable")
+                self.seen.setdefault(int(sid), []).append(
+                    (ts_us[fresh][srt], batch.lines[fresh][srt])
+                )
+                self.max_ts[int(sid)] = max(int(ts_us[fresh].max()), top or -(2**62))
+
+        insert = np.flatnonzero((reason == None) & (earlier == 0))  # noqa: E711
+        payload = self._encode(insert, symbol_ids, ts_us, values, nulls)
+        return Prepared(
+            batch.lines,
+            symbol_ids,
+            ts_us,
+            values,
+            nulls,
+            reason,
+            detail,
+            earlier,
+            payload,
+            batch,
+        )
+
+    def _encode(
+        self,
+        rows: np.ndarray,
+        symbol_ids: np.ndarray,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        nulls: np.ndarray,
+    ) -> list[memoryview]:
+        # (symbol, ts) order: consecutive inserts land on the same index pages.
+        rows = rows[np.lexsort((ts_us[rows], symbol_ids[rows]))]
+        return pgcopy.encode_rows(symbol_ids, self.symbol_bytes, ts_us, values, nulls, rows)
+
+    # -- main thread ------------------------------------------------------------------------
+
+    def _stored(
+        self, cur: psycopg.Cursor, sids: np.ndarray, ts: np.ndarray, full: bool
+    ) -> dict[tuple[int, int], tuple]:
+        """Rows already in the table for these keys' symbols and time ranges."""
+        if not len(sids):
+            return {}
+        names, lows, highs = [], [], []
+        for sid in np.unique(sids):
+            sel = ts[sids == sid]
+            names.append(self.symbols[int(sid)])
+            lows.append(_dt(int(sel.min())))
+            highs.append(_dt(int(sel.max())))
+        cols = sql.SQL(", ").join(
+            sql.Identifier("m", c) for c in (self.spec.value_columns if full else ())
+        )
+        target = sql.Identifier("market", self.spec.table)
+        query = sql.SQL(
+            "select r.symbol, m.ts{sep}{cols} from unnest(%s::text[], %s::timestamptz[],"
+            " %s::timestamptz[]) as r (symbol, lo, hi)"
+            " join {target} as m on m.symbol = r.symbol and m.ts between r.lo and r.hi"
+        ).format(sep=sql.SQL(", ") if full else sql.SQL(""), cols=cols, target=target)
+        cur.execute(query, (names, lows, highs), binary=True)
+        out: dict[tuple[int, int], tuple] = {}
+        for row in cur:
+            out[(self.symbol_index[row[0]], _us(row[1]))] = tuple(row[2:])
+        return out
+
+    def store(self, cur: psycopg.Cursor, p: Prepared) -> None:
+        spec = self.spec
+        self.rows_in += p.batch.rows_in
+        reason, detail = p.reason, p.detail
+        payload = p.payload
+        ok = np.flatnonzero(reason == None)  # noqa: E711
+        fresh = ok[p.earlier_line[ok] == 0]
+        # Keys stored by other loads: identical rows skipped, changed ones set aside.
+        stored = self._stored(cur, p.symbol_ids[fresh], p.ts_us[fresh], full=False)
+        clash = [i for i in fresh if (int(p.symbol_ids[i]), int(p.ts_us[i])) in stored]
+        # Keys stored by an earlier batch of this file.
+        again = ok[p.earlier_line[ok] != 0]
+        compare = np.asarray(clash + list(again), dtype=np.int64)
+        if len(compare):
+            full = self._stored(cur, p.symbol_ids[compare], p.ts_us[compare], full=True)
+            for i in compare:
+                old = full[(int(p.symbol_ids[i]), int(p.ts_us[i]))]
+                old_vals = np.array([np.nan if v is None else v for v in old], dtype=float)
+                same = _same_values(
+                    p.values[i][None, :],
+                    p.nulls[i][None, :],
+                    old_vals[None, :],
+                    np.array([v is None for v in old])[None, :],
+                )[0]
+                if same:
+                    reason[i] = IDENTICAL
+                elif p.earlier_line[i]:
+                    reason[i] = DUP_IN_FILE
+                    detail[i] = f"first occurrence at line {p.earlier_line[i]}"
+                else:
+                    reason[i] = DUP_EXISTING
+            if clash:
+                insert = np.flatnonzero(reason == None)  # noqa: E711
+                payload = self._encode(insert, p.symbol_ids, p.ts_us, p.values, p.nulls)
+        insert = np.flatnonzero(reason == None)  # noqa: E711
+        if len(insert):
+            copy = sql.SQL("copy {} ({}) from stdin (format binary)").format(
+                sql.Identifier("market", spec.table),
+                sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns),
+            )
+            with cur.copy(copy) as out:
+                out.write(pgcopy.HEADER)
+                for view in payload:
+                    for start in range(0, len(view), 8 * CHUNK):
+                        out.write(view[start : start + 8 * CHUNK])
+                out.write(pgcopy.TRAILER)
+            self._account(p, insert)
+        self._quarantine(cur, p)
+
+    def _account(self, p: Prepared, insert: np.ndarray) -> None:
+        self.loaded += len(insert)
+        sids = p.symbol_ids[insert]
+        ts = p.ts_us[insert]
+        for sid in np.unique(sids):
+            sel = ts[sids == sid]
+            lo, hi, n = int(sel.min()), int(sel.max()), len(sel)
+            have = self.ranges.get(int(sid))
+            self.ranges[int(sid)] = (
+                [min(lo, have[0]), max(hi, have[1]), have[2] + n] if have else [lo, hi, n]
+            )
+        if self.spec.kind == "l2":
+            bid = p.values[insert, self.spec.value_columns.index("bid_price_1")]
+            ask = p.values[insert, self.spec.value_columns.index("ask_price_1")]
+            self.crossed += int(np.sum(bid > ask))
+            self.locked += int(np.sum(bid == ask))
+
+    def _quarantine(self, cur: psycopg.Cursor, p: Prepared) -> None:
+        aside = np.flatnonzero((p.reason != None) & (p.reason != IDENTICAL))  # noqa: E711
+        for why in p.reason[p.reason != None]:  # noqa: E711
+            self.counts[why] = self.counts.get(why, 0) + 1
+        for r in p.batch.rejects:
+            self.counts[r.reason] = self.counts.get(r.reason, 0) + 1
+        if not len(aside) and not p.batch.rejects:
+            return
+        records = _records(p.batch.columns, aside, self.spec)
+        with cur.copy(
+            "copy ops.quarantine (file_id, line_no, reason, detail, record) from stdin"
+        ) as out:
+            for r in p.batch.rejects:
+                out.write_row((self.file_id, r.line, r.reason, r.detail, Jsonb(r.record)))
+            for i, record in zip(aside, records, strict=True):
+                out.write_row(
+                    (self.file_id, int(p.lines[i]), p.reason[i], p.detail[i], Jsonb(record))
+                )
+
+    def quarantine_partial(self, cur: psycopg.Cursor, line: int, partial: bytes) -> None:
+        if not partial:
+            return
+        self.rows_in += 1
+        self.counts[TRUNCATED] = self.counts.get(TRUNCATED, 0) + 1
+        cur.execute(
+            "insert into ops.quarantine (file_id, line_no, reason, detail, record)"
+            " values (%s, %s, %s, %s, %s)",
+            (
+                self.file_id,
+                line,
+                TRUNCATED,
+                "the file breaks inside this line",
+                Jsonb({"line": partial.decode("utf-8", "backslashreplace")}),
+            ),
+        )
+
+    def finish(self, cur: psycopg.Cursor) -> None:
+        if self.ranges:
+            cur.execute(
+                "insert into ops.ingest_ranges (file_id, symbol, min_ts, max_ts, rows_loaded)"
+                " select %s, * from unnest(%s::text[], %s::timestamptz[], %s::timestamptz[],"
+                " %s::bigint[])",
+                (
+                    self.file_id,
+                    [self.symbols[s] for s in self.ranges],
+                    [_dt(v[0]) for v in self.ranges.values()],
+                    [_dt(v[1]) for v in self.ranges.values()],
+                    [v[2] for v in self.ranges.values()],
+                ),
+            )
+        duplicates = self.counts.get(IDENTICAL, 0)
+        quarantined = sum(n for r, n in self.counts.items() if r != IDENTICAL)
+        if self.rows_in != self.loaded + quarantined + duplicates:
+            raise TickfeaturesError(
+                f"{self.path.name}: row accounting failed: {self.rows_in} in != {self.loaded}"
+                f" loaded + {quarantined} quarantined + {duplicates} duplicates"
+            )
+
+
+def _same_values(a: np.ndarray, an: np.ndarray, b: np.ndarray, bn: np.ndarray) -> np.ndarray:
+    """Row-wise: the same NULLs and the same numbers elsewhere."""
+    return ((an == bn) & (an | (a == b))).all(axis=1)
+
+
+def _us(value: datetime) -> int:
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def _records(columns: dict[str, pa.Array], rows: np.ndarray, spec: TableSpec) -> list[dict]:
+    """The rows set aside as {column: value as read}, for ops.quarantine.record."""
+    if not len(rows):
+        return []
+    idx = pa.array(rows)
+    picked = {name: columns[name].take(idx).to_pylist() for name in spec.columns if name in columns}
+    out = []
+    for i in range(len(rows)):
+        record: dict[str, Any] = {}
+        for name, vals in picked.items():
+            v = vals[i]
+            if isinstance(v, float) and not np.isfinite(v):
+                v = str(v)
+            elif isinstance(v, datetime):
+                v = v.isoformat()
+            record[name] = v
+        out.append(record)
+    return out
+
+
+# -- the pipeline ---------------------------------------------------------------------------
+
+
+_DONE = object()
+
+
+def _produce(
+    batches: Iterator[readers.Batch], loader: Loader, out: queue.Queue, stop: threading.Event
+) -> None:
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    try:
+        for batch in batches:
+            if stop.is_set():
+                return
+            put(loader.prepare(batch))
+        put(_DONE)
+    except BaseException as exc:  # handed to the main thread, which raises it
+        put(exc)
+
+
+def _run(
+    cur: psycopg.Cursor,
+    loader: Loader,
+    reader: Any,
+    progress: Progress | None,
+    size: int,
+) -> None:
+    q: queue.Queue = queue.Queue(maxsize=3)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_produce, args=(reader.batches(), loader, q, stop), daemon=True
+    )
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            loader.store(cur, item)
+            if progress:
+                progress(loader.rows_in, item.batch.position, size)
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        psycopg.errors.UniqueViolation
+        | psycopg.errors.DeadlockDetected
+        | psycopg.errors.SerializationFailure,
     )
 
 
-def _describe_copy_error(exc: psycopg.Error, path: Path) -> str:
-    diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
-    context = (diag.context or "").strip().splitlines()
-    where = ""
-    if context:
-        # e.g. 'COPY _tf_stage, line 7, column bid_price_3: "abc"'
-        where = context[0].removeprefix("COPY _tf_stage, ").strip()
-    return f"{path.name}: {where + ': ' if where else ''}{message}"
+def _describe(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, psycopg.Error):
+        text = (exc.diag.message_primary or str(exc)).strip().splitlines()
+        return f"{path.name}: database error: {text[0] if text else type(exc).__name__}"
+    if isinstance(exc, TickfeaturesError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{path.name}: cannot read: {text[0] if text else type(exc).__name__}"
 
 
 def load_file(
     conn: psycopg.Connection,
     kind: str,
     path: Path,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
+    *,
+    mapping: dict[str, str] | None = None,
+    salvage: bool = False,
 ) -> FileResult:
+    """Load one file in one transaction; the connection must be in autocommit mode."""
     spec = SPECS[kind]
     path = Path(path)
     if not path.is_file():
         return FileResult(path=path, status="failed", error=f"{path}: no such file")
     checksum, size = file_checksum(path)
-    with conn.transaction():
-        done = conn.execute(
-            "select file_id from ops.ingest_files"
-            " where kind = %s and checksum = %s and status = 'loaded'",
-            (kind, checksum),
+    done = conn.execute(
+        "select file_id, status from ops.ingest_files"
+        " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
+        (kind, checksum),
+    ).fetchone()
+    if done:
+        return FileResult(
+            path=path,
+            status="skipped",
+            file_id=done[0],
+            error=f"already {done[1]} as file {done[0]}",
+        )
+    # A file that failed before is retried under the same ledger row: re-running a load
+    # leaves one row per file, whatever the number of attempts.
+    retry = conn.execute(
+        "update ops.ingest_files set status = 'loading', error = null, file_name = %s,"
+        " file_path = %s, started_at = now(), finished_at = null"
+        " where file_id = (select max(file_id) from ops.ingest_files"
+        "  where kind = %s and checksum = %s and status = 'failed') returning file_id",
+        (path.name, str(path.resolve()), kind, checksum),
+    ).fetchone()
+    file_id = (
+        retry[0]
+        if retry
+        else conn.execute(
+            "insert into ops.ingest_files"
+            " (kind, file_name, file_path, checksum, size_bytes, status)"
+            " values (%s, %s, %s, %s, %s, 'loading') returning file_id",
+            (kind, path.name, str(path.resolve()), checksum, size),
+        ).fetchone()[0]  # type: ignore[index]
+    )
+    result: FileResult | None = None
+    error: str | None = None
+    for attempt in range(ATTEMPTS):
+        try:
+            result = _attempt(conn, spec, path, file_id, checksum, size, progress, mapping, salvage)
+            break
+        except Exception as exc:
+            if _retryable(exc) and attempt + 1 < ATTEMPTS:
+                continue
+            error = _describe(exc, path)
+            break
+    if result is not None and result.status != "skipped":
+        return result
+    if result is not None:  # a concurrent load of the same content finished first
+        conn.execute("delete from ops.ingest_files where file_id = %s", (file_id,))
+        return result
+    conn.execute(
+        "update ops.ingest_files set status = 'failed', error = %s, finished_at = now()"
+        " where file_id = %s",
+        (error, file_id),
+    )
+    return FileResult(path=path, status="failed", error=error, file_id=file_id)
+
+
+def _attempt(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    path: Path,
+    file_id: int,
+    checksum: str,
+    size: int,
+    progress: Progress | None,
+    mapping: dict[str, str] | None,
+    salvage: bool,
+) -> FileResult:
+    with conn.transaction(), conn.cursor() as cur:
+        # The same content loaded meanwhile by another process: nothing to do.
+        cur.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tf:{spec.kind}:{checksum}",)
+        )
+        done = cur.execute(
+            "select file_id, status from ops.ingest_files"
+            " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
+            (spec.kind, checksum),
         ).fetchone()
         if done:
             return FileResult(
                 path=path,
                 status="skipped",
                 file_id=done[0],
-                error=f"already loaded as file {done[0]}",
+                error=f"already {done[1]} as file {done[0]}",
             )
-        file_id = conn.execute(
-            "insert into ops.ingest_files"
-            " (kind, file_name, file_path, checksum, size_bytes, status)"
-            " values (%s, %s, %s, %s, %s, 'loading') returning file_id",
-            (kind, path.name, str(path.resolve()), checksum, size),
-        ).fetchone()[0]  # type: ignore[index]
-    try:
-        with conn.transaction(), conn.cursor() as cur:
-            header = read_header(path)
-            check_header(spec, header, path)
-            _copy_into_stage(cur, spec, header, path, progress)
-            result = _classify_and_insert(cur, spec, file_id)
-            cur.execute(
-                "update ops.ingest_files set status = 'loaded', rows_in = %s, rows_loaded = %s,"
-                " rows_quarantined = %s, rows_duplicate = %s, finished_at = now()"
-                " where file_id = %s",
-                (
-                    result.rows_in,
-                    result.rows_loaded,
-                    result.rows_quarantined,
-                    result.rows_duplicate,
-                    file_id,
-                ),
-            )
-    except (TickfeaturesError, OSError, EOFError, gzip.BadGzipFile, psycopg.Error) as exc:
-        if isinstance(exc, psycopg.Error):
-            error = _describe_copy_error(exc, path)
-        elif isinstance(exc, TickfeaturesError):
-            error = str(exc)
-        else:
-            error = f"{path.name}: cannot read: {exc}"
-        with conn.transaction():
-            conn.execute(
-                "update ops.ingest_files set status = 'failed', error = %s, finished_at = now()"
-                " where file_id = %s",
-                (error, file_id),
-            )
-        return FileResult(path=path, status="failed", error=error, file_id=file_id)
-    result.path = path
-    result.file_id = file_id
-    return result
+        fmt, reader = readers.open_reader(path, spec.columns, mapping or {})
+        loader = Loader(spec, path, file_id)
+        status, error = "loaded", None
+        if reader.empty:
+            error = f"{path.name}: empty file (no header, no rows)"
+        try:
+            _run(cur, loader, reader, progress, size)
+        except readers.BrokenInput as exc:
+            where = f"{path.name}: {exc}; the rest of the file from line {exc.line:,} is unread"
+            if not salvage:
+                raise TickfeaturesError(
+                    f"{where}; nothing from the file is committed (--salvage loads the readable"
+                    " part)"
+                ) from None
+            loader.quarantine_partial(cur, exc.line, exc.partial)
+            status, error = "salvaged", where
+        finally:
+            reader.close()
+        loader.finish(cur)
+        quarantined = sum(n for r, n in loader.counts.items() if r != IDENTICAL)
+        duplicates = loader.counts.get(IDENTICAL, 0)
+        cur.execute(
+            "update ops.ingest_files set status = %s, format = %s, rows_in = %s,"
+            " rows_loaded = %s, rows_quarantined = %s, rows_duplicate = %s, rows_crossed = %s,"
+            " rows_locked = %s, error = %s, finished_at = now() where file_id = %s",
+            (
+                status,
+                fmt,
+                loader.rows_in,
+                loader.loaded,
+                quarantined,
+                duplicates,
+                loader.crossed if spec.kind == "l2" else None,
+                loader.locked if spec.kind == "l2" else None,
+                error,
+                file_id,
+            ),
+        )
+        return FileResult(
+            path=path,
+            status=status,
+            rows_in=loader.rows_in,
+            rows_loaded=loader.loaded,
+            rows_quarantined=quarantined,
+            rows_duplicate=duplicates,
+            rows_crossed=loader.crossed,
+            rows_locked=loader.locked,
+            reasons={r: n for r, n in loader.counts.items() if r != IDENTICAL},
+            error=error,
+            file_id=file_id,
+            format=fmt,
+        )
