@@ -47,5 +47,6 @@ clean:
 
 # Benchmarks: figures printed and written to .tickfeatures/bench/*.json.
 bench: install db-start
+	@$(BIN)/python bench/bench_load.py
 	@$(BIN)/python bench/bench_l2.py
 	@$(BIN)/python bench/bench_heavy.py

@@ -258,6 +258,8 @@ class Cluster:
             "work_mem = 64MB\n"
             "maintenance_work_mem = 512MB\n"
             "max_wal_size = 4GB\n"
+            # bulk loads write WAL faster than the default 16MB buffer drains
+            "wal_buffers = 64MB\n"
             "log_min_messages = warning\n"
         )
         self._chown(conf)

@@ -442,6 +442,7 @@ class CsvReader:
         self, path: Path, compressed: bool, required: Sequence[str], mapping: dict[str, str]
     ) -> None:
         self.path = path
+        self.ts_typed = True
         self.source = PrefetchSource(Source(path, compressed))
         head = b""
         while b"\n" not in head:
@@ -467,17 +468,17 @@ class CsvReader:
     def empty(self) -> bool:
         return not self.header
 
-    def _types(self) -> dict[str, pa.DataType]:
+    def _types(self, ts_typed: bool) -> dict[str, pa.DataType]:
         return {
             src: pa.dictionary(pa.int32(), pa.string())
             if dst == "symbol"
-            else pa.string()
+            else (pa.timestamp("us", "UTC") if ts_typed else pa.string())
             if dst == "ts"
             else pa.float64()
             for dst, src in self.columns.items()
         }
 
-    def _fast(self, block: memoryview) -> pa.Table | None:
+    def _parse(self, block: memoryview, ts_typed: bool) -> pa.Table | None:
         try:
             return pacsv.read_csv(
                 pa.BufferReader(pa.py_buffer(block)),
@@ -485,7 +486,7 @@ class CsvReader:
                     column_names=self.header, block_size=max(len(block) // 2 + 1, 1 << 20)
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=self._types(),
+                    column_types=self._types(ts_typed),
                     include_columns=list(self.columns.values()),
                     null_values=NULL_TOKENS,
                     strings_can_be_null=True,
@@ -494,6 +495,17 @@ class CsvReader:
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None
+
+    def _fast(self, block: memoryview) -> pa.Table | None:
+        """Arrow's parse of a block: timestamps as ISO-8601 with a zone first (the common
+        case, parsed by Arrow), else as text for `load.timestamps_us` for the rest of the
+        file (naive or epoch timestamps, more than 6 fractional digits, bad values)."""
+        if self.ts_typed:
+            table = self._parse(block, ts_typed=True)
+            if table is not None:
+                return table
+            self.ts_typed = False
+        return self._parse(block, ts_typed=False)
 
     def _slow(
         self, block: memoryview, first_line: int

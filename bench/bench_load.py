@@ -1,0 +1,129 @@
+"""Benchmark: `tickfeatures load` against a plain `executemany` loader, same file, same run.
+
+Input: 1,000,000 generated snapshots of 10 levels (2 symbols x 500,000) as CSV.gz, the file
+bench_l2.py uses (NULL deep levels, crossed and locked books included).
+  * tickfeatures: `tickfeatures load l2 FILE` as a user runs it (process start-up, checksum,
+    validation, ledger and commit included), into an empty database, RUNS times;
+  * baseline: what a loader is usually written as: csv.reader over gzip, each field
+    converted in Python, `cursor.executemany(INSERT ...)` in batches of 10,000 rows, one
+    transaction (psycopg 3 sends executemany in pipeline mode), once.
+Between timed steps: VACUUM ANALYZE and CHECKPOINT, untimed. Prints the figures and writes
+them to .tickfeatures/bench/load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_l2 import fresh_database, log, settle, snapshots_csv, tf  # noqa: E402
+
+from tickfeatures import config  # noqa: E402
+from tickfeatures.schema import L2_COLUMNS  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_LOAD_RUNS", 3))
+BATCH = 10_000
+
+
+def baseline(url: str, path: Path) -> int:
+    insert = sql.SQL("insert into market.l2_snapshots ({}) values ({})").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in L2_COLUMNS),
+        sql.SQL(", ").join(sql.Placeholder() * len(L2_COLUMNS)),
+    )
+    rows = 0
+    with psycopg.connect(url) as conn, conn.cursor() as cur, gzip.open(path, "rt") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        batch: list[list[object]] = []
+        for record in reader:
+            batch.append([record[0], record[1], *(float(v) if v else None for v in record[2:])])
+            if len(batch) == BATCH:
+                cur.executemany(insert, batch)
+                rows += len(batch)
+                batch = []
+        if batch:
+            cur.executemany(insert, batch)
+            rows += len(batch)
+        conn.commit()
+    return rows
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows-per-symbol", type=int, default=500_000)
+    parser.add_argument("--out", default=str(ROOT / ".tickfeatures" / "bench" / "load.json"))
+    args = parser.parse_args()
+
+    base = os.environ.get(config.DSN_ENV) or config.embedded_url(database="postgres")
+    path = snapshots_csv(args.rows_per_symbol, ROOT / ".tickfeatures" / "bench")
+    rows = 2 * args.rows_per_symbol
+
+    runs: list[float] = []
+    for i in range(RUNS):
+        url = fresh_database(base, "tickfeatures_bench_load")
+        tf("migrate", dsn=url)
+        settle(url)
+        started = time.perf_counter()
+        out = tf("load", "l2", str(path), "--no-progress", dsn=url)
+        runs.append(time.perf_counter() - started)
+        assert count(url) == rows, out.stdout
+        log(f"tickfeatures load, run {i + 1}: {runs[-1]:.2f} s, {rows / runs[-1]:,.0f} rows/s")
+
+    url = fresh_database(base, "tickfeatures_bench_load")
+    tf("migrate", dsn=url)
+    settle(url)
+    started = time.perf_counter()
+    loaded = baseline(url, path)
+    base_s = time.perf_counter() - started
+    assert loaded == rows == count(url)
+    log(f"executemany baseline: {base_s:.2f} s, {rows / base_s:,.0f} rows/s")
+
+    median = statistics.median(runs)
+    figures = {
+        "rows": rows,
+        "file": path.name,
+        "file_mb": round(path.stat().st_size / 1e6, 1),
+        "tickfeatures_load_s": [round(r, 3) for r in runs],
+        "tickfeatures_rows_per_s_median": round(rows / median),
+        "tickfeatures_rows_per_s_slowest": round(rows / max(runs)),
+        "executemany_s": round(base_s, 3),
+        "executemany_rows_per_s": round(rows / base_s),
+        "ratio_time_tickfeatures_over_executemany": round(median / base_s, 4),
+        "speedup": round(base_s / median, 1),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"load of {rows:,} snapshots from {path.name} ({figures['file_mb']} MB):\n"
+        f"  tickfeatures load  {median:6.2f} s  {rows / median:>9,.0f} rows/s (median of {RUNS};"
+        f" slowest {rows / max(runs):,.0f} rows/s)\n"
+        f"  executemany        {base_s:6.2f} s  {rows / base_s:>9,.0f} rows/s\n"
+        f"  time ratio {median / base_s:.4f} ({base_s / median:.1f}x faster); figures in {args.out}"
+    )
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database if exists tickfeatures_bench_load with (force)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
