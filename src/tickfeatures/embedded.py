@@ -259,7 +259,7 @@ class Cluster:
             "maintenance_work_mem = 512MB\n"
             "max_wal_size = 4GB\n"
             # bulk loads write WAL faster than the default 16MB buffer drains
-            "wal_buffers = 64MB\n"
+            "wal_buffers = 256MB\n"
             "log_min_messages = warning\n"
         )
         self._chown(conf)

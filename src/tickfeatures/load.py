@@ -821,32 +821,47 @@ def _produce(
         put(exc)
 
 
-def _run(
-    cur: psycopg.Cursor,
-    loader: Loader,
-    reader: Any,
-    progress: Progress | None,
-    size: int,
-) -> None:
-    q: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=_produce, args=(reader.batches(), loader, q, stop), daemon=True
-    )
-    worker.start()
-    try:
+class _Pipeline:
+    """A file's reader thread, started as soon as the file is opened: it parses and
+    validates the first blocks while the main thread computes the checksum and opens the
+    transaction. An error opening the file is kept and raised inside the transaction, so
+    that it is recorded in the ledger like any other."""
+
+    def __init__(self, spec: TableSpec, path: Path, mapping: dict[str, str]) -> None:
+        self.error: BaseException | None = None
+        self.fmt: str | None = None
+        try:
+            self.fmt, self.reader = readers.open_reader(path, spec.columns, mapping)
+        except Exception as exc:
+            self.error = exc
+            return
+        self.loader = Loader(spec, path, file_id=0)
+        self.queue: queue.Queue = queue.Queue(maxsize=3)
+        self.stop = threading.Event()
+        self.worker = threading.Thread(
+            target=_produce,
+            args=(self.reader.batches(), self.loader, self.queue, self.stop),
+            daemon=True,
+        )
+        self.worker.start()
+
+    def run(self, cur: psycopg.Cursor, progress: Progress | None, size: int) -> None:
+        """Store every prepared block; raises what the reader thread raised."""
         while True:
-            item = q.get()
+            item = self.queue.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
-            loader.store(cur, item)
+            self.loader.store(cur, item)
             if progress:
-                progress(loader.rows_in, item.batch.position, size)
-    finally:
-        stop.set()
-        worker.join()
+                progress(self.loader.rows_in, item.batch.position, size)
+
+    def close(self) -> None:
+        if self.error is None:
+            self.stop.set()
+            self.worker.join()
+            self.reader.close()
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -882,6 +897,31 @@ def load_file(
     path = Path(path)
     if not path.is_file():
         return FileResult(path=path, status="failed", error=f"{path}: no such file")
+    # Parse while the checksum is computed, unless this path was loaded before (a re-run):
+    # then the checksum alone decides, without parsing anything.
+    seen = conn.execute(
+        "select 1 from ops.ingest_files where kind = %s and file_path = %s and size_bytes = %s"
+        " and status in ('loaded', 'salvaged')",
+        (kind, str(path.resolve()), path.stat().st_size),
+    ).fetchone()
+    pipeline = None if seen else _Pipeline(spec, path, mapping or {})
+    try:
+        return _load(conn, spec, path, progress, mapping, salvage, pipeline)
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+
+
+def _load(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    path: Path,
+    progress: Progress | None,
+    mapping: dict[str, str] | None,
+    salvage: bool,
+    first: _Pipeline | None,
+) -> FileResult:
+    kind = spec.kind
     checksum, size = file_checksum(path)
     done = conn.execute(
         "select file_id, status from ops.ingest_files"
@@ -917,14 +957,20 @@ def load_file(
     result: FileResult | None = None
     error: str | None = None
     for attempt in range(ATTEMPTS):
+        pipeline = first if attempt == 0 and first else _Pipeline(spec, path, mapping or {})
         try:
-            result = _attempt(conn, spec, path, file_id, checksum, size, progress, mapping, salvage)
+            result = _attempt(
+                conn, spec, path, file_id, checksum, size, progress, salvage, pipeline
+            )
             break
         except Exception as exc:
             if _retryable(exc) and attempt + 1 < ATTEMPTS:
                 continue
             error = _describe(exc, path)
             break
+        finally:
+            if pipeline is not first:
+                pipeline.close()
     if result is not None and result.status != "skipped":
         return result
     if result is not None:  # a concurrent load of the same content finished first
@@ -946,8 +992,8 @@ def _attempt(
     checksum: str,
     size: int,
     progress: Progress | None,
-    mapping: dict[str, str] | None,
     salvage: bool,
+    pipeline: _Pipeline,
 ) -> FileResult:
     with conn.transaction(), conn.cursor() as cur:
         # The same content loaded meanwhile by another process: nothing to do.
@@ -966,13 +1012,15 @@ def _attempt(
                 file_id=done[0],
                 error=f"already {done[1]} as file {done[0]}",
             )
-        fmt, reader = readers.open_reader(path, spec.columns, mapping or {})
-        loader = Loader(spec, path, file_id)
+        if pipeline.error is not None:
+            raise pipeline.error
+        fmt, reader, loader = pipeline.fmt, pipeline.reader, pipeline.loader
+        loader.file_id = file_id
         status, error = "loaded", None
         if reader.empty:
             error = f"{path.name}: empty file (no header, no rows)"
         try:
-            _run(cur, loader, reader, progress, size)
+            pipeline.run(cur, progress, size)
         except readers.BrokenInput as exc:
             where = f"{path.name}: {exc}; the rest of the file from line {exc.line:,} is unread"
             if not salvage:
@@ -982,8 +1030,6 @@ def _attempt(
                 ) from None
             loader.quarantine_partial(cur, exc.line, exc.partial)
             status, error = "salvaged", where
-        finally:
-            reader.close()
         loader.finish(cur)
         quarantined = sum(n for r, n in loader.counts.items() if r != IDENTICAL)
         duplicates = loader.counts.get(IDENTICAL, 0)
