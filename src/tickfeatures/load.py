@@ -864,6 +864,22 @@ class _Pipeline:
             self.reader.close()
 
 
+def _already_loaded(
+    db: psycopg.Connection | psycopg.Cursor, kind: str, checksum: str, path: Path
+) -> FileResult | None:
+    """The result of skipping a file whose content is already loaded or salvaged."""
+    done = db.execute(
+        "select file_id, status from ops.ingest_files"
+        " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
+        (kind, checksum),
+    ).fetchone()
+    if not done:
+        return None
+    return FileResult(
+        path=path, status="skipped", file_id=done[0], error=f"already {done[1]} as file {done[0]}"
+    )
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(
         exc,
@@ -923,18 +939,9 @@ def _load(
 ) -> FileResult:
     kind = spec.kind
     checksum, size = file_checksum(path)
-    done = conn.execute(
-        "select file_id, status from ops.ingest_files"
-        " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
-        (kind, checksum),
-    ).fetchone()
-    if done:
-        return FileResult(
-            path=path,
-            status="skipped",
-            file_id=done[0],
-            error=f"already {done[1]} as file {done[0]}",
-        )
+    skipped = _already_loaded(conn, kind, checksum, path)
+    if skipped:
+        return skipped
     # A file that failed before is retried under the same ledger row: re-running a load
     # leaves one row per file, whatever the number of attempts.
     retry = conn.execute(
@@ -1000,18 +1007,9 @@ def _attempt(
         cur.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tf:{spec.kind}:{checksum}",)
         )
-        done = cur.execute(
-            "select file_id, status from ops.ingest_files"
-            " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
-            (spec.kind, checksum),
-        ).fetchone()
-        if done:
-            return FileResult(
-                path=path,
-                status="skipped",
-                file_id=done[0],
-                error=f"already {done[1]} as file {done[0]}",
-            )
+        skipped = _already_loaded(cur, spec.kind, checksum, path)
+        if skipped:
+            return skipped
         if pipeline.error is not None:
             raise pipeline.error
         fmt, reader, loader = pipeline.fmt, pipeline.reader, pipeline.loader
