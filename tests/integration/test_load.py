@@ -436,7 +436,6 @@ def test_bad_files(db: str, tmp_path: Path) -> None:
     assert salvaged.returncode == 0, salvaged.stderr
     status, _rows_in, loaded, _q, _dups, error = ledger(db)["truncated.csv.gz"]
     assert status == "salvaged" and "truncated gzip data" in error
-    partial = gzip.decompress(whole)[: len(gzip.decompress(whole))]  # the whole text
     lines_read = query(
         db, "select max(line_no) from ops.quarantine join ops.ingest_files using (file_id)"
         " where file_name = 'truncated.csv.gz'"
@@ -445,7 +444,6 @@ def test_bad_files(db: str, tmp_path: Path) -> None:
     accounted(db, "truncated.csv.gz", loaded=loaded, quarantined={"truncated line": 1}, dups=0)
     stored = query(db, "select ts from market.l2_snapshots where symbol = 'GBPUSD' order by ts")
     assert stored == [(T0 + timedelta(seconds=i),) for i in range(loaded)]
-    assert partial  # the rows loaded are the file's first rows, in order
 
     # A failed file, repaired (new content), loads; one ledger row per content.
     fixed = tmp_path / "truncated_fixed.csv.gz"
@@ -667,9 +665,9 @@ def test_resume_after_failure(db: str, tmp_path: Path) -> None:
 
 
 def test_concurrent_loads(db: str, tmp_path: Path) -> None:
-    """Files with overlapping rows loaded by several processes at once: each key once, every
-    row accounted for, and the same file twice at once loads once."""
-    overlap = T0 + timedelta(seconds=2000)
+    """Files with overlapping rows (each 3000 s long, starting 1000 s apart) loaded by several
+    processes at once: each key once, every row accounted for, and the same file twice at
+    once loads once."""
     files = [
         write(tmp_path / f"part{i}.csv.gz", seconds(3000, start=T0 + timedelta(seconds=1000 * i)))
         for i in range(4)
@@ -694,7 +692,6 @@ def test_concurrent_loads(db: str, tmp_path: Path) -> None:
     assert len(book) == 4 and all(r[0] == "loaded" for r in book)
     assert sum(r[2] for r in book) == 6000 and sum(r[3] for r in book) == 4 * 3000 - 6000
     assert all(r[1] == 3000 for r in book)
-    assert overlap  # the 2000 s of each neighbouring pair overlap
     assert sum("skipped part0.csv.gz" in out for out, _ in outs) == 1
 
 
