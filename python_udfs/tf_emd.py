@@ -17,14 +17,18 @@ Quirks of the reference that are reproduced on purpose (they decide which points
   point whose time equals the previous one;
 * an IMF accepted with at most 2 extrema is dropped when the decomposition stops right
   after it, as a trend.
+
+Limits: x has at most MAX_LENGTH values (the IMFs, about log2 N rows of N values, take ~0.4 s
+to convert to a SQL array; the decomposition ~0.3 s); each sifting step is a checkpoint.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.linalg.lapack import dgtsv
-from tf_common import InputError, as_signal
+from tf_common import InputError, as_signal, check_finite, checkpoint
 
+MAX_LENGTH = 16_384  # 2^14
 MAX_ITERATION = 1000
 STD_THR = 0.2
 SVAR_THR = 0.001
@@ -226,15 +230,12 @@ def imfs_and_residue(x: object, max_imf: int = -1) -> tuple[np.ndarray, np.ndarr
     as no limit; here only -1 is). Errors (InputError): NULL, empty,
     NULL or nested elements, NaN or an infinite value (named by position; the reference
     spreads NaN through every row and fails on infinity), fewer than 2 values (the
-    reference fails on 1).
+    reference fails on 1), more than MAX_LENGTH.
     """
-    signal = as_signal(x)
+    signal = as_signal(x, max_length=MAX_LENGTH)
     if signal.ndim != 1:
         raise InputError("x must be one-dimensional")
-    bad = np.flatnonzero(~np.isfinite(signal))
-    if len(bad):
-        kind = "a NaN" if np.isnan(signal[bad[0]]) else "an infinite value"
-        raise InputError(f"x has {kind} at position {bad[0] + 1}")
+    check_finite(signal)
     n = len(signal)
     if n < 2:
         raise InputError(f"x is too short: {n} value, need at least 2")
@@ -252,6 +253,7 @@ def imfs_and_residue(x: object, max_imf: int = -1) -> tuple[np.ndarray, np.ndarr
         imax, imin, crossings = extrema(h)
         iteration = 0
         while True:
+            checkpoint()
             iteration += 1
             if iteration >= MAX_ITERATION:
                 break

@@ -5,6 +5,11 @@ models/heavy/*.yml define every output.
 The window is put in basis points of its first close, x_t = 10^4 ln(m_t / m_0): EMD's stopping
 thresholds (range_thr 0.001, total_power_thr 0.005, sum h^2 < 1e-10) are absolute, and on raw
 log prices, whose moves are around 1e-4, they would stop the decomposition at once.
+
+Limits: closes are finite and positive (NaN and infinity are named by position as in every
+kernel), span_seconds finite; hht_features takes at most HHT_MAX_BARS closes (tf_emd's
+MAX_LENGTH), hmm_regime_features at most HMM_MAX_BARS (tf_hmm's MAX_LENGTH, and its
+n_states and n_iter rules).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import numpy as np
 import tf_emd
 import tf_hilbert
 import tf_hmm
-from tf_common import InputError, as_signal
+from tf_common import InputError, check_number, finite_signal
 
 HHT_MIN_BARS = 16
+HHT_MAX_BARS = tf_emd.MAX_LENGTH
+HMM_MAX_BARS = tf_hmm.MAX_LENGTH
 
 
-def _basis_points(closes: object) -> np.ndarray:
-    m = as_signal(closes, "closes")
+def _basis_points(closes: object, max_length: int) -> np.ndarray:
+    m = finite_signal(closes, "closes", max_length)
     bad = np.flatnonzero(~(m > 0))
     if bad.size:
         raise InputError(f"closes must be positive prices; position {bad[0] + 1} is {m[bad[0]]}")
@@ -32,7 +39,8 @@ def _basis_points(closes: object) -> np.ndarray:
 def hht_features(closes: object, span_seconds: float) -> dict[str, float | int | None]:
     """The `hht` columns of one window of closes (oldest first) spanning `span_seconds`."""
     started = time.perf_counter()
-    x = _basis_points(closes)
+    x = _basis_points(closes, HHT_MAX_BARS)
+    span_seconds = check_number(span_seconds, "span_seconds")
     n = x.size
     if n < HHT_MIN_BARS:
         raise InputError(f"closes is too short: {n} bars, need at least {HHT_MIN_BARS}")
@@ -95,7 +103,7 @@ def hmm_regime_features(
     """The `hmm_regime` columns of one window: a Gaussian HMM fitted to the window's 1-second
     log returns in basis points, states by ascending mean return; the state and its
     probabilities are the causal filtered ones at the window's last bar."""
-    x = _basis_points(closes)
+    x = _basis_points(closes, HMM_MAX_BARS)
     returns = np.diff(x)
     params = tf_hmm.hmm_fit(returns, n_states, n_iter, seed)
     filtered = np.asarray(tf_hmm.hmm_filtered(returns, params))

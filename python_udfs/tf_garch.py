@@ -27,6 +27,10 @@ The recursion runs as scipy.signal.lfilter on omega + alpha*eps2_{t-1}: lfilter'
 step y = x + beta*y_prev does arch's additions in arch's order, so the values are bit-equal to
 arch's loop while no bound binds; where one binds, the value is clipped and the filter
 restarts after it (a plain loop finishes the series if bounds bind often).
+
+Limits: r has at most MAX_LENGTH values (a fit takes ~0.3 s there, a variance path converts
+to SQL in ~0.15 s) and no NaN or infinity; every evaluation of the likelihood in a fit is a
+checkpoint (SLSQP runs at most 100 iterations).
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 from scipy.signal import lfilter
-from tf_common import InputError, as_object, as_signal
+from tf_common import InputError, as_object, checkpoint, finite_signal
 
 MIN_OBS = 10  # fewer observations than this cannot say much about four parameters
+MAX_LENGTH = 131_072  # 2^17
 LOG_2PI = float(np.log(2 * np.pi))
 PARAMS = ("mu", "omega", "alpha", "beta")
 RESTARTS = 8  # bound hits handled by restarting lfilter before the plain loop takes over
@@ -52,9 +57,7 @@ class Setup:
     """What arch derives once from the data before it evaluates any parameters."""
 
     def __init__(self, r: object) -> None:
-        y = as_signal(r, "r")
-        if not np.all(np.isfinite(y)):
-            raise InputError("r has a NaN or infinite element")
+        y = finite_signal(r, "r", MAX_LENGTH)
         n = y.size
         if n < MIN_OBS:
             raise InputError(f"too short: {n} observations, GARCH(1,1) needs at least {MIN_OBS}")
@@ -99,6 +102,7 @@ class Setup:
         best, best_llf = None, -np.inf
         for alpha in (0.01, 0.05, 0.1, 0.2):
             for persistence in (0.5, 0.7, 0.9, 0.98):
+                checkpoint()
                 sv = np.array([(1.0 - persistence) * target, alpha, persistence - alpha])
                 s2 = garch_recursion(*sv, self.e**2.0, self.backcast, self.lower, self.upper)
                 llf = gaussian_loglik(self.e, s2)
@@ -226,6 +230,7 @@ def garch11_fit(r: object) -> dict[str, Any]:
     constraints = [_constraint(a[i], float(b[i])) for i in range(4)]
 
     def negative_loglik(x: np.ndarray) -> float:
+        checkpoint()
         return -setup.loglik(float(x[0]), float(x[1]), float(x[2]), float(x[3]))
 
     with warnings.catch_warnings():

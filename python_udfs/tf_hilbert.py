@@ -2,17 +2,23 @@
 instantaneous amplitude, phase and frequency of the Hilbert-Huang transform.
 
 Plain numpy, no other dependency: the database server's own Python runs it.
+
+Limits: x has at most MAX_LENGTH values (the three results, 3 N values, take ~0.5 s to convert
+to SQL arrays; the FFTs take milliseconds) and no NaN or infinity (the FFT would spread one
+over every output).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from tf_common import as_signal
+from tf_common import finite_signal
+
+MAX_LENGTH = 131_072  # 2^17
 
 
 def analytic(x: object) -> np.ndarray:
     """z = ifft(fft(x) * h): h = 1 at 0 (and N/2 for even N), 2 on positive frequencies."""
-    signal = as_signal(x)
+    signal = finite_signal(x, max_length=MAX_LENGTH)
     n = len(signal)
     h = np.zeros(n)
     if n % 2 == 0:

@@ -25,6 +25,12 @@ log space, as hmmlearn's default implementation='log' runs it; the two agree to 
 (hmmlearn's own implementation='scaling' has no such guard and can be far off there.)
 Viterbi runs in log space with hmmlearn's tie rules. The M-step uses hmmlearn's algebra for
 the variance, (1e-2 + sum g x^2 - 2 mu sum g x + mu^2 sum g) / max(sum g, 1e-5).
+
+Limits: x has at most MAX_LENGTH values, no NaN or infinity (nor do params); 1 <= n_states <=
+MAX_STATES and len(x) >= max(2, n_states); 0 <= n_iter <= MAX_ITER and n_iter x len(x) <=
+MAX_EM_WORK (an EM step on 20,000 samples takes ~0.1 s, ~1 s where it runs in log space; a
+T x K result of hmm_posteriors or hmm_filtered is at most 320,000 values). Every EM step and
+every block of the forward and backward loops is a checkpoint.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import operator
 from dataclasses import dataclass
 
 import numpy as np
-from tf_common import InputError, as_object, as_signal
+from tf_common import InputError, as_object, check_finite, checkpoint, finite_signal
 
 TOL = 1e-2  # hmmlearn's default: stop when the monitored log-likelihood gains less
 MIN_COVAR = 1e-3  # added to the initial variance
@@ -47,6 +53,11 @@ COVARS_PRIOR = 1e-2  # the default prior: added to every variance numerator in t
 # favour it) and, through beta-hat, back.
 MIN_SCALED = 1e-290
 KEYS = ("startprob", "transmat", "means", "variances")
+MAX_LENGTH = 20_000
+MAX_STATES = 16
+MAX_ITER = 1_000
+MAX_EM_WORK = 2_000_000  # n_iter x len(x): 100 EM steps (the default) on the longest x
+CHECK_EVERY = 1024  # time steps between checkpoints in the per-step loops
 
 
 @dataclass(frozen=True)
@@ -74,10 +85,7 @@ class Hmm:
 
 
 def as_series(x: object, name: str = "x") -> np.ndarray:
-    series = as_signal(x, name)
-    if not np.all(np.isfinite(series)):
-        raise InputError(f"{name} has a NaN or infinite element")
-    return series
+    return finite_signal(x, name, MAX_LENGTH)
 
 
 def _numbers(value: object, key: str) -> np.ndarray:
@@ -99,9 +107,7 @@ def _numbers(value: object, key: str) -> np.ndarray:
         array = np.array(value, dtype=float)
     except ValueError:
         raise InputError(f"params.{key} is a ragged array") from None
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"params.{key} has a NaN or infinite element")
-    return array
+    return check_finite(array, f"params.{key}")
 
 
 def _distributions(p: np.ndarray, key: str) -> None:
@@ -125,6 +131,8 @@ def as_params(params: object) -> Hmm:
     if startprob.ndim != 1 or startprob.size == 0:
         raise InputError("params.startprob must be a non-empty list (one entry per state)")
     k = startprob.size
+    if k > MAX_STATES:
+        raise InputError(f"params.startprob has {k} states, the maximum is {MAX_STATES}")
     if transmat.shape != (k, k):
         raise InputError(f"params.transmat must be {k} x {k} (startprob has {k} states)")
     for key, vector in (("means", means), ("variances", variances)):
@@ -137,13 +145,27 @@ def as_params(params: object) -> Hmm:
     return Hmm(startprob, transmat, means, variances)
 
 
-def _count(value: object, name: str, least: int) -> int:
+def _count(value: object, name: str, least: int, most: int | None = None) -> int:
     try:
         n = operator.index(value)  # type: ignore[call-overload]
     except TypeError:
         raise InputError(f"{name} must be an integer") from None
     if n < least:
         raise InputError(f"{name} must be >= {least}, got {n}")
+    if most is not None and n > most:
+        raise InputError(f"{name} must be at most {most}, got {n}")
+    return n
+
+
+def _iterations(value: object, series: np.ndarray) -> int:
+    """n_iter: 0 .. MAX_ITER, and n_iter x len(x) <= MAX_EM_WORK."""
+    n = _count(value, "n_iter", 0, MAX_ITER)
+    most = MAX_EM_WORK // len(series)
+    if n > most:
+        raise InputError(
+            f"n_iter must be at most {most} for {len(series)} samples"
+            f" (n_iter x len(x) <= {MAX_EM_WORK}), got {n}"
+        )
     return n
 
 
@@ -216,6 +238,7 @@ def _scaled(model: Hmm, logb: np.ndarray, smooth: bool) -> Inference:
     lattice[0, :k] = model.startprob * frame[0]
     lattice[0, k] = lattice[0, :k].sum()
     for lo, hi in _blocks(0, n, k):
+        checkpoint()
         step = np.zeros((hi - lo, k + 1, k + 1))
         np.multiply(transmat, frame[lo:hi, None, :], out=step[:, :k, :k])
         step[:, :k, k] = step[:, :k, :k].sum(axis=2)
@@ -240,6 +263,7 @@ def _scaled(model: Hmm, logb: np.ndarray, smooth: bool) -> Inference:
     beta = np.empty((n, k))
     beta[-1] = 1.0
     for lo, hi in reversed(_blocks(0, n - 1, k)):
+        checkpoint()
         step = transmat * weights[lo:hi, None, :]
         for t in range(hi - 1, lo - 1, -1):
             dot(step[t - lo], beta[t + 1], out=beta[t])
@@ -258,6 +282,8 @@ def _reachable(model: Hmm, n: int) -> np.ndarray:
     reach = np.empty((n, len(edges)), dtype=bool)
     reach[0] = model.startprob > 0
     for t in range(1, n):
+        if not t % CHECK_EVERY:
+            checkpoint()
         reach[t] = reach[t - 1] @ edges > 0
         if np.array_equal(reach[t], reach[t - 1]):
             reach[t + 1 :] = reach[t]
@@ -277,6 +303,8 @@ def _log_space(model: Hmm, logb: np.ndarray, smooth: bool) -> Inference:
     fwd = np.empty((n, k))
     fwd[0] = _log(model.startprob) + logb[0]
     for t in range(1, n):
+        if not t % CHECK_EVERY:
+            checkpoint()
         fwd[t] = _logsumexp(fwd[t - 1][:, None] + log_a, axis=0) + logb[t]
     loglik = float(_logsumexp(fwd[-1], axis=0))
     filtered = np.exp(fwd - _logsumexp(fwd, axis=1)[:, None])
@@ -285,11 +313,14 @@ def _log_space(model: Hmm, logb: np.ndarray, smooth: bool) -> Inference:
     bwd = np.empty((n, k))
     bwd[-1] = 0.0
     for t in range(n - 2, -1, -1):
+        if not t % CHECK_EVERY:
+            checkpoint()
         bwd[t] = _logsumexp(log_a + (logb[t + 1] + bwd[t + 1]), axis=1)
     both = fwd + bwd
     gamma = np.exp(both - _logsumexp(both, axis=1)[:, None])
     xi_sum = np.zeros((k, k))
     for lo, hi in _blocks(0, n - 1, k):
+        checkpoint()
         ahead = logb[lo + 1 : hi + 1] + bwd[lo + 1 : hi + 1]
         xi_sum += np.exp(fwd[lo:hi, :, None] + log_a + ahead[:, None, :] - loglik).sum(axis=0)
     return Inference(filtered, loglik, gamma, xi_sum)
@@ -307,6 +338,8 @@ def viterbi(series: np.ndarray, model: Hmm) -> np.ndarray:
     work = np.empty((k, k))
     add, maximum = np.add, np.maximum.reduce
     for t in range(1, n):
+        if not t % CHECK_EVERY:
+            checkpoint()
         add(log_at, delta[t - 1], out=work)  # work[i, j] = delta_{t-1}(j) + ln A(j, i)
         row = delta[t]
         maximum(work, axis=1, out=row)
@@ -315,6 +348,7 @@ def viterbi(series: np.ndarray, model: Hmm) -> np.ndarray:
     back: list[list[int]] = []
     rows = max(1, (1 << 20) // (k * k))
     for start in range(0, n - 1, rows):
+        checkpoint()
         scores = delta[start : min(start + rows, n - 1), ::-1, None] + log_a[::-1]
         back.extend((k - 1 - np.argmax(scores, axis=1)).tolist())
     path = np.empty(n, dtype=np.int64)
@@ -364,6 +398,7 @@ def _em(
     that gained less than tol over the previous iteration (converged) or after n_iter."""
     history: list[float] = []
     for _ in range(n_iter):
+        checkpoint()
         model, loglik = _em_step(series, model)
         history.append(loglik)
         if len(history) >= 2 and history[-1] - history[-2] < tol:
@@ -378,6 +413,7 @@ def _kmeans_1d(series: np.ndarray, k: int) -> np.ndarray:
     centres = xs[[(2 * i + 1) * n // (2 * k) for i in range(k)]].astype(float)
     splits = None
     for _ in range(300):
+        checkpoint()
         # a point half-way between two centres joins the lower one, as argmin would pick it
         new = np.searchsorted(xs, (centres[:-1] + centres[1:]) / 2, side="right")
         if splits is not None and np.array_equal(new, splits):
@@ -396,7 +432,7 @@ def _kmeans_1d(series: np.ndarray, k: int) -> np.ndarray:
 def initial_params(x: object, n_states: int = 3, seed: int = 0) -> dict[str, list]:
     """hmm_fit's starting point (see the module docstring)."""
     series = as_series(x)
-    k = _count(n_states, "n_states", 1)
+    k = _count(n_states, "n_states", 1, MAX_STATES)
     _fit_length(series, k)
     return _initial(series, k, _seed(seed)).as_dict()
 
@@ -429,9 +465,9 @@ def hmm_fit(x: object, n_states: int = 3, n_iter: int = 100, seed: int = 0) -> d
     was below tol; hmmlearn's monitor_.converged is also true when n_iter ran out) and
     history (the monitored log-likelihood of each iteration, before its M-step)."""
     series = as_series(x)
-    k = _count(n_states, "n_states", 1)
-    iterations = _count(n_iter, "n_iter", 0)
+    k = _count(n_states, "n_states", 1, MAX_STATES)
     _fit_length(series, k)
+    iterations = _iterations(n_iter, series)
     model, history, converged = _em(series, _initial(series, k, _seed(seed)), iterations)
     model = model.by_mean()
     return {

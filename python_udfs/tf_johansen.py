@@ -1,11 +1,20 @@
 """Johansen's cointegration test as statsmodels' coint_johansen computes it (FEATURE_DEFINITIONS
 H2), written from that definition. Plain numpy: the database server's own Python runs it.
+
+Limits: y has at most MAX_ROWS rows and MAX_SERIES columns (statsmodels' critical values stop
+at 12 series) and no NaN or infinity; k_ar_diff x m <= MAX_LAGGED (the lagged differences a
+projection removes, an nobs x m k_ar_diff pseudo-inverse), besides the rows the regression
+needs. The largest allowed call takes ~0.2 s (0.3 s through SQL), no single step more than ~0.1 s.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from tf_common import InputError
+from tf_common import InputError, check_finite, checkpoint
+
+MAX_ROWS = 20_000
+MAX_SERIES = 12
+MAX_LAGGED = 48  # k_ar_diff x m
 
 
 def as_panel(y: object) -> np.ndarray:
@@ -15,18 +24,23 @@ def as_panel(y: object) -> np.ndarray:
     rows = list(y)  # type: ignore[call-overload]
     if not rows:
         raise InputError("y is empty")
-    if not all(isinstance(row, list | tuple) for row in rows):
+    if not all(isinstance(row, list | tuple | np.ndarray) for row in rows):
         raise InputError("y must be two-dimensional (nobs x m)")
+    if len(rows) > MAX_ROWS:
+        raise InputError(f"y is too long: {len(rows)} rows, the maximum is {MAX_ROWS}")
+    if len(rows[0]) > MAX_SERIES:
+        raise InputError(f"y has {len(rows[0])} series, the maximum is {MAX_SERIES}")
     for i, row in enumerate(rows):
         for j, v in enumerate(row):
             if v is None:
                 raise InputError(f"y has a NULL element at [{i + 1}][{j + 1}]")
             if isinstance(v, list | tuple):
                 raise InputError("y must be two-dimensional (nobs x m)")
-    panel = np.asarray(rows, dtype=float)
-    if not np.all(np.isfinite(panel)):
-        raise InputError("y has a NaN or infinite element")
-    return panel
+    try:
+        panel = np.asarray(rows, dtype=float)
+    except ValueError:
+        raise InputError("y is a ragged array") from None
+    return check_finite(panel, "y")
 
 
 def detrend(a: np.ndarray, order: int) -> np.ndarray:
@@ -53,6 +67,11 @@ def johansen(y: object, det_order: int, k_ar_diff: int) -> dict[str, list]:
         raise InputError(f"det_order must be -1, 0 or 1, got {det_order}")
     if k_ar_diff < 0:
         raise InputError(f"k_ar_diff must be >= 0, got {k_ar_diff}")
+    if k_ar_diff * m > MAX_LAGGED:
+        raise InputError(
+            f"k_ar_diff must be at most {MAX_LAGGED // m} for {m} series"
+            f" (k_ar_diff x m <= {MAX_LAGGED}), got {k_ar_diff}"
+        )
     regressors = m * k_ar_diff + 2
     if nobs - 1 - k_ar_diff <= regressors + m:
         raise InputError(
@@ -60,12 +79,14 @@ def johansen(y: object, det_order: int, k_ar_diff: int) -> dict[str, list]:
             f"need more than {regressors + m + 1 + k_ar_diff}"
         )
     f = 0 if det_order > -1 else -1
+    checkpoint()
     levels = detrend(levels, det_order)
     diffs = np.diff(levels, axis=0)
     k = k_ar_diff
     lagged = [diffs[k - j : len(diffs) - j] for j in range(1, k + 1)]
     z = detrend(np.hstack(lagged), f) if lagged else np.empty((len(diffs) - k, 0))
     r0 = residual(detrend(diffs[k:], f), z)
+    checkpoint()
     r1 = residual(detrend(levels[1 : nobs - k], f), z)
     t = len(r1)
     s11 = r1.T @ r1 / t

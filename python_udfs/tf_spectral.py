@@ -16,7 +16,9 @@ everything below; the m = floor(n/2) bins k >= 1 are "the bins".
 Constant x (all values equal) has no power off DC: shares, entropy, dominant_freq and
 dominant_period are NaN (there is no dominant frequency; an argmax over zeros, or over the
 ~1e-60 of rounding noise that the FFT of a demeaned constant can leave, would pick a bin
-arbitrarily). NaN or infinite values are rejected with their position; n < 4 is too short.
+arbitrarily). NaN or infinite values are rejected with their position; n < 4 is too short,
+n > MAX_LENGTH too long (as many values convert from SQL in ~0.1 s; an rfft of a prime length
+near it takes ~0.07 s).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from tf_common import InputError, finite_signal
 
 MIN_LENGTH = 4
+MAX_LENGTH = 262_144  # 2^18
 # band limits as divisors of the sample rate: low [0, 1/32), mid [1/32, 1/8), high [1/8, 1/2]
 MID_FROM = 32
 HIGH_FROM = 8
@@ -33,7 +36,7 @@ HIGH_FROM = 8
 def spectral_features(x: object) -> dict[str, float]:
     """dominant_freq, dominant_period, band_low_share, band_mid_share, band_high_share,
     spectral_entropy and n of the last len(x) values (G6)."""
-    signal = finite_signal(x)
+    signal = finite_signal(x, max_length=MAX_LENGTH)
     n = len(signal)
     if n < MIN_LENGTH:
         raise InputError(f"x is too short: {n} values, need at least {MIN_LENGTH}")

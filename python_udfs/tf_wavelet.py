@@ -5,6 +5,11 @@ One analysis step convolves the 'symmetric' (half-sample symmetric) extension of
 signal with the decomposition filters and keeps every second sample:
     cA[o] = sum_j dec_lo[j] * x~[2o + 1 - j],  o = 0 .. floor((N + F - 1) / 2) - 1,
 and cD the same with dec_hi. wavedec repeats it on cA and returns [cA_J, cD_J, ..., cD_1].
+
+Limits: x has at most MAX_LENGTH values (the coefficients, about as many, take ~0.3 s to
+convert to SQL arrays) and no NaN or infinity; level is 0 .. dwt_max_level(N, F), where
+PyWavelets only warns above it and every further level is boundary effect alone (an
+unbounded level once ran for 19 minutes and grew to 6.4 GB).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tf_common import InputError, as_signal
+from tf_common import InputError, checkpoint, finite_signal
+
+MAX_LENGTH = 262_144  # 2^18
 
 # rec_lo of the Daubechies wavelets (PyWavelets' coefficient table); these decimal strings
 # parse to exactly the doubles of pywt.Wavelet(name).rec_lo
@@ -73,15 +80,22 @@ def dwt(x: np.ndarray, dec_lo: np.ndarray, dec_hi: np.ndarray) -> tuple[np.ndarr
 
 def wavedec(x: object, wavelet: str = "db4", level: int | None = None) -> list[np.ndarray]:
     """[cA_J, cD_J, cD_{J-1}, ..., cD_1] as pywt.wavedec(x, wavelet, mode='symmetric', level)."""
-    signal = as_signal(x)
+    signal = finite_signal(x, max_length=MAX_LENGTH)
     dec_lo, dec_hi = filters(wavelet)
+    top = dwt_max_level(len(signal), len(dec_lo))
     if level is None:
-        level = dwt_max_level(len(signal), len(dec_lo))
+        level = top
     elif level < 0:
         raise InputError(f"level must be >= 0, got {level}")
+    elif level > top:
+        raise InputError(
+            f"level must be between 0 and {top} (dwt_max_level of {len(signal)} values"
+            f" and {wavelet}), got {level}"
+        )
     details = []
     approximation = signal
     for _ in range(level):
+        checkpoint()
         approximation, detail = dwt(approximation, dec_lo, dec_hi)
         details.append(detail)
     return [approximation, *reversed(details)]

@@ -281,11 +281,11 @@ def params_with(**change: object) -> str:
         ),
         (
             "udf.garch11_fit('{1,2,NaN,4,5,6,7,8,9,10}'::float8[])",
-            "udf.garch11_fit: r has a NaN or infinite element",
+            "udf.garch11_fit: r has a NaN at position 3",
         ),
         (
             "udf.garch11_fit('{1,2,Infinity,4,5,6,7,8,9,10}'::float8[])",
-            "udf.garch11_fit: r has a NaN or infinite element",
+            "udf.garch11_fit: r has an infinite value at position 3",
         ),
         (
             "udf.garch11_fit(array_fill(2.5::float8, array[50]))",

@@ -399,8 +399,11 @@ def bad(**changes: object) -> str:
     [
         ("udf.hmm_fit('{}'::float8[])", "udf.hmm_fit: x is empty"),
         ("udf.hmm_fit('{1,NULL,3}'::float8[])", "udf.hmm_fit: x has a NULL element at position 2"),
-        ("udf.hmm_fit('{1,NaN,3}'::float8[])", "udf.hmm_fit: x has a NaN or infinite element"),
-        ("udf.hmm_fit('{1,Infinity,3}'::float8[])", "udf.hmm_fit: x has a NaN or infinite element"),
+        ("udf.hmm_fit('{1,NaN,3}'::float8[])", "udf.hmm_fit: x has a NaN at position 2"),
+        (
+            "udf.hmm_fit('{1,Infinity,3}'::float8[])",
+            "udf.hmm_fit: x has an infinite value at position 2",
+        ),
         ("udf.hmm_fit('{{1,2},{3,4}}'::float8[])", "udf.hmm_fit: x must be one-dimensional"),
         (
             "udf.hmm_fit('{1,2}'::float8[])",
@@ -416,7 +419,7 @@ def bad(**changes: object) -> str:
         (f"udf.hmm_posteriors('{{}}'::float8[], '{GOOD}')", "udf.hmm_posteriors: x is empty"),
         (
             f"udf.hmm_filtered('{{1,NaN}}'::float8[], '{GOOD}')",
-            "udf.hmm_filtered: x has a NaN or infinite element",
+            "udf.hmm_filtered: x has a NaN at position 2",
         ),
         (
             f"udf.hmm_viterbi('{{1,NULL}}'::float8[], '{GOOD}')",
@@ -493,11 +496,11 @@ def test_sql_errors_are_one_clear_line(conn: psycopg.Connection, call: str, mess
         ("{not json", "params is not valid JSON"),
         (
             {**FIXED["poor2"], "means": [0.0, float("nan")]},
-            "params.means has a NaN or infinite element",
+            "params.means has a NaN at position 2",
         ),
         (
             {**FIXED["poor2"], "means": [0.0, float("inf")]},
-            "params.means has a NaN or infinite element",
+            "params.means has an infinite value at position 2",
         ),
         (
             {**FIXED["poor2"], "startprob": [True, False]},

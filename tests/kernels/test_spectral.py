@@ -154,8 +154,8 @@ def test_constant_input_has_no_dominant_frequency(n: int) -> None:
     ("x", "message"),
     [
         ([1.0, 2.0, 3.0], "x is too short: 3 values, need at least 4"),
-        (signals()["with_nan"], "x has a NaN element at position 18"),
-        ([1.0, np.inf, 2.0, 3.0], "x has an infinite element at position 2"),
+        (signals()["with_nan"], "x has a NaN at position 18"),
+        ([1.0, np.inf, 2.0, 3.0], "x has an infinite value at position 2"),
         ([], "x is empty"),
         ([1.0, None, 2.0, 3.0], "x has a NULL element at position 2"),
     ],
@@ -192,11 +192,11 @@ def test_sql_null_in_null_out(conn: psycopg.Connection) -> None:
         ),
         (
             "udf.spectral_features('{1,NaN,3,4}'::float8[])",
-            "udf.spectral_features: x has a NaN element at position 2",
+            "udf.spectral_features: x has a NaN at position 2",
         ),
         (
             "udf.spectral_features('{1,2,3,-Infinity}'::float8[])",
-            "udf.spectral_features: x has an infinite element at position 4",
+            "udf.spectral_features: x has an infinite value at position 4",
         ),
         (
             "udf.spectral_features('{{1,2},{3,4}}'::float8[])",

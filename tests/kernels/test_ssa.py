@@ -136,8 +136,8 @@ def test_zero_input_has_nan_shares() -> None:
         (THIRTEEN, 6, 0, "n_components must be between 1 and 6 (the window), got 0"),
         (THIRTEEN, 6, 7, "n_components must be between 1 and 6 (the window), got 7"),
         (THIRTEEN, 2.5, 1, "window must be an integer, got 2.5"),
-        (signals()["with_nan"], 10, 1, "x has a NaN element at position 18"),
-        ([1.0, 2.0, -np.inf, 4.0], 2, 1, "x has an infinite element at position 3"),
+        (signals()["with_nan"], 10, 1, "x has a NaN at position 18"),
+        ([1.0, 2.0, -np.inf, 4.0], 2, 1, "x has an infinite value at position 3"),
         ([], 2, 1, "x is empty"),
     ],
 )
@@ -184,11 +184,11 @@ def test_sql_null_in_null_out(conn: psycopg.Connection) -> None:
         ),
         (
             "udf.ssa('{1,NaN,3,4}'::float8[], 2, 1)",
-            "udf.ssa: x has a NaN element at position 2",
+            "udf.ssa: x has a NaN at position 2",
         ),
         (
             "udf.ssa('{Infinity,2,3,4}'::float8[], 2, 1)",
-            "udf.ssa: x has an infinite element at position 1",
+            "udf.ssa: x has an infinite value at position 1",
         ),
         (
             "udf.ssa('{{1,2},{3,4}}'::float8[], 2, 1)",

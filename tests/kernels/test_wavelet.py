@@ -10,13 +10,30 @@ import psycopg
 import pytest
 import pywt
 import tf_wavelet
+from tf_common import InputError
 
 from tests.conftest import run_cli
 from tests.kernels.cases import signals
 from tests.kernels.conftest import assert_close, assert_sql_error
 
 TOLERANCE = 1e-12  # relative, absolute below 1 (issue 4)
-LEVELS = [None, 0, 1, 3, 9]  # 9 is above the maximum for every case: pywt only warns
+LEVELS = [None, 0, 1, 3, 9]
+# A level above dwt_max_level is an error now (pywt only warns; issue 12), and so is NaN:
+# each case is compared at the levels its length allows, test_level_above_the_maximum takes
+# the others.
+CASES = [name for name in signals() if name != "with_nan"]
+ALLOWED = [
+    (case, level)
+    for case in CASES
+    for level in LEVELS
+    if level is None or level <= pywt.dwt_max_level(len(signals()[case]), 8)
+]
+ABOVE = [
+    (case, level)
+    for case in CASES
+    for level in LEVELS
+    if level is not None and level > pywt.dwt_max_level(len(signals()[case]), 8)
+]
 
 
 def reference(x: np.ndarray, level: int | None) -> list[np.ndarray]:
@@ -43,8 +60,7 @@ def test_max_level_is_pywt(n: int) -> None:
     assert tf_wavelet.dwt_max_level(n, 8) == pywt.dwt_max_level(n, 8)
 
 
-@pytest.mark.parametrize("case", list(signals()))
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(("case", "level"), ALLOWED)
 def test_python_equals_pywt(case: str, level: int | None) -> None:
     x = signals()[case]
     assert_same(tf_wavelet.wavedec(x.tolist(), "db4", level), reference(x, level))
@@ -59,11 +75,27 @@ def sql_wavedec(conn: psycopg.Connection, x: np.ndarray, level: int | None) -> l
     return [np.array(coeffs, dtype=float) for _, coeffs in rows]
 
 
-@pytest.mark.parametrize("case", list(signals()))
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(("case", "level"), ALLOWED)
 def test_sql_equals_pywt(conn: psycopg.Connection, case: str, level: int | None) -> None:
     x = signals()[case]
     assert_same(sql_wavedec(conn, x, level), reference(x, level))
+
+
+@pytest.mark.parametrize(("case", "level"), ABOVE)
+def test_level_above_the_maximum(conn: psycopg.Connection, case: str, level: int) -> None:
+    x = signals()[case]
+    top = pywt.dwt_max_level(len(x), 8)
+    message = (
+        f"level must be between 0 and {top} (dwt_max_level of {len(x)} values and db4), got {level}"
+    )
+    with pytest.raises(InputError) as caught:
+        tf_wavelet.wavedec(x.tolist(), "db4", level)
+    assert str(caught.value) == message
+    assert_sql_error(
+        conn,
+        f"udf.wavedec('{{{','.join(map(repr, x.tolist()))}}}'::float8[], 'db4', {level})",
+        f"udf.wavedec: {message}",
+    )
 
 
 def test_sql_default_arguments(conn: psycopg.Connection) -> None:
@@ -84,6 +116,11 @@ def test_sql_default_arguments(conn: psycopg.Connection) -> None:
             "udf.wavedec: unknown wavelet 'db5' (known: db4)",
         ),
         ("udf.wavedec('{1,2,3}'::float8[], 'db4', -1)", "udf.wavedec: level must be >= 0, got -1"),
+        ("udf.wavedec('{1,2,NaN}'::float8[])", "udf.wavedec: x has a NaN at position 3"),
+        (
+            "udf.wavedec('{Infinity,2,3}'::float8[], 'db4', 0)",
+            "udf.wavedec: x has an infinite value at position 1",
+        ),
     ],
 )
 def test_sql_errors_are_one_clear_line(conn: psycopg.Connection, call: str, message: str) -> None:
