@@ -30,9 +30,13 @@ db-start: install
 db-stop:
 	@$(TF) db stop
 
+# sqlfluff's dbt templater reads profiles.yml, whose password comes from PGPASSWORD: run it
+# under the PG* variables of the active database (the recipe is not echoed: they hold it).
 lint: venv
 	$(BIN)/ruff check src tests python_udfs bench
-	$(BIN)/sqlfluff lint models --disable-progress-bar --processes 2
+	@echo "$(BIN)/sqlfluff lint models --disable-progress-bar --processes 2"
+	@pg_env="$$($(TF) db env)" && eval "$$pg_env" && \
+		$(BIN)/sqlfluff lint models --disable-progress-bar --processes 2
 
 # pytest exits 5 when it collects no test: that is a failure here, not a pass.
 pytest: venv

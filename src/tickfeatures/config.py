@@ -15,6 +15,9 @@ PORT_ENV = "TICKFEATURES_PORT"
 DEFAULT_PORT = 55432
 DATABASE = "tickfeatures"
 SUPERUSER = "tickfeatures"
+STATE_DIR = ".tickfeatures"
+# The embedded cluster's superuser password, generated on its first start (mode 0600).
+PASSWORD_FILE = "password"
 
 
 def project_root() -> Path:
@@ -50,9 +53,29 @@ def embedded_port() -> int:
     return port
 
 
-def embedded_url(port: int | None = None, database: str = DATABASE) -> str:
+def password_file(root: Path | None = None) -> Path:
+    """Where the embedded cluster's superuser password is kept."""
+    return (root or project_root()) / STATE_DIR / PASSWORD_FILE
+
+
+def embedded_password(root: Path | None = None) -> str | None:
+    """The embedded cluster's superuser password, or None before the cluster's first start
+    (or when the file is not readable by this user)."""
+    try:
+        text = password_file(root).read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def embedded_url(
+    port: int | None = None, database: str = DATABASE, root: Path | None = None
+) -> str:
+    """The libpq URI of the embedded cluster, its password included (scram-sha-256 over TCP)."""
     port = embedded_port() if port is None else port
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{quote(database)}"
+    password = embedded_password(root)
+    secret = f":{quote(password, safe='')}" if password else ""
+    return f"postgresql://{SUPERUSER}{secret}@127.0.0.1:{port}/{quote(database)}"
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
+import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from tests.conftest import run_cli
+from tickfeatures import config
+from tickfeatures.embedded import PG_BINDIR, Cluster
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +71,124 @@ def test_missing_server_package_is_one_line(project: tuple[Path, dict[str, str]]
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "PostgreSQL 15 server not found at /nonexistent/bin/postgres" in result.stderr
+
+
+# -- passwords over TCP ---------------------------------------------------------------------
+
+
+def _refusal(conninfo: str) -> str:
+    """Why the server refuses `conninfo` ("" when it lets it in). libpq's own password
+    sources are switched off, so that only what `conninfo` says is tried."""
+    try:
+        psycopg.connect(conninfo, passfile="/nonexistent", connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        return str(exc)
+    return ""
+
+
+def _tcp(port: str, user: str, password: str | None = None) -> str:
+    secret = f" password={password}" if password is not None else ""
+    return f"host=127.0.0.1 port={port} dbname=tickfeatures user={user}{secret}"
+
+
+def test_tcp_connections_need_the_password(
+    project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    root, env = project
+    port = env["TICKFEATURES_PORT"]
+    run_cli("db", "start", env=env)
+    assert "password authentication failed" in _refusal(_tcp(port, "tickfeatures", "wrong"))
+    assert "no password supplied" in _refusal(_tcp(port, "tickfeatures"))
+    secret_file = root / ".tickfeatures" / "password"
+    info = secret_file.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.geteuid()
+    password = secret_file.read_text().strip()
+    assert len(password) >= 32
+    url = run_cli("db", "url", env=env).stdout.strip()
+    assert f"tickfeatures:{quote(password, safe='')}@127.0.0.1:{port}/" in url
+    assert f"export PGPASSWORD='{password}'" in run_cli("db", "env", env=env).stdout
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create role analyst login password 'an analyst''s own'")
+        assert conn.execute("show password_encryption").fetchone() == ("scram-sha-256",)
+        sockets = Path(conn.execute("show unix_socket_directories").fetchone()[0])  # type: ignore[index]
+        cron_host = conn.execute("show cron.host").fetchone()
+    for user, right in (("tickfeatures", password), ("analyst", "'an analyst\\'s own'")):
+        wrong = _refusal(_tcp(port, user, "not-" + password))
+        assert f'password authentication failed for user "{user}"' in wrong
+        assert "no password supplied" in _refusal(_tcp(port, user))
+        assert _refusal(_tcp(port, user, right)) == ""
+
+    # Only the private socket lets a role in without its password: pg_cron's jobs connect
+    # there; its directory is the cluster's OS user's alone.
+    assert cron_host == (str(sockets),)
+    owner = (root / ".tickfeatures" / "pgdata").resolve().stat().st_uid
+    assert stat.S_IMODE(sockets.stat().st_mode) == 0o700 and sockets.stat().st_uid == owner
+    socket_url = f"host={sockets} port={port} dbname=tickfeatures user=analyst"
+    assert _refusal(socket_url) == ""
+
+    # A lost password file: the next start from stopped sets a new password.
+    run_cli("db", "stop", env=env)
+    secret_file.unlink()
+    assert "set the superuser's password" in run_cli("db", "start", env=env).stdout
+    renewed = secret_file.read_text().strip()
+    assert renewed != password
+    assert "password authentication failed" in _refusal(_tcp(port, "tickfeatures", password))
+    assert _refusal(_tcp(port, "tickfeatures", renewed)) == ""
+
+
+def _as_before_passwords(root: Path, port: int, *, running: bool) -> None:
+    """Turn a stopped throwaway cluster into one as the versions before passwords left it:
+    initialised with trust (the superuser has no password), loopback TCP trusted, no Unix
+    socket, no password file; with a table of data to keep. Left running or stopped."""
+    cluster = Cluster(root=root, port=port)
+    data = cluster.data_dir
+    conf = data / "tickfeatures.conf"
+    lines = [
+        "unix_socket_directories = ''\n" if ln.startswith("unix_socket_directories") else ln
+        for ln in conf.read_text().splitlines(keepends=True)
+        if not ln.startswith(("cron.host", "unix_socket_permissions", "password_encryption"))
+    ]
+    conf.write_text("".join(lines))
+    (data / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
+    config.password_file(root).unlink()
+    pg_ctl = [*cluster._runtime_prefix(), str(PG_BINDIR / "pg_ctl"), "-w", "-D", str(data)]
+    subprocess.run([*pg_ctl, "start", "-l", str(cluster.log_file)], check=True, capture_output=True)
+    # any password, or none, gets in
+    assert _refusal(_tcp(str(port), "tickfeatures", "anything")) == ""
+    with psycopg.connect(_tcp(str(port), "tickfeatures"), autocommit=True) as conn:
+        conn.execute("alter role tickfeatures password null")
+        conn.execute("create table if not exists kept (n int)")
+        conn.execute("insert into kept values (1)")
+    if not running:
+        subprocess.run([*pg_ctl, "stop", "-m", "fast"], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
+def test_a_trust_cluster_is_upgraded_on_start(
+    project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, running: bool
+) -> None:
+    """A cluster from before passwords, running or stopped: `db start` gives the superuser a
+    password and requires it over TCP, keeping the data."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    root, env = project
+    port = env["TICKFEATURES_PORT"]
+    run_cli("db", "start", env=env)
+    run_cli("db", "stop", env=env)
+    _as_before_passwords(root, int(port), running=running)
+
+    started = run_cli("db", "start", env=env)
+    assert "set the superuser's password" in started.stdout
+    assert started.stdout.startswith("already running") == running
+    password = config.password_file(root).read_text().strip()
+    assert stat.S_IMODE(config.password_file(root).stat().st_mode) == 0o600
+    assert "password authentication failed" in _refusal(_tcp(port, "tickfeatures", "wrong"))
+    assert "no password supplied" in _refusal(_tcp(port, "tickfeatures"))
+    url = run_cli("db", "url", env=env).stdout.strip()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from kept").fetchone() == (1,)
+    assert _refusal(_tcp(port, "tickfeatures", password)) == ""
+    # and a second start changes nothing
+    again = run_cli("db", "start", env=env)
+    assert "password" not in again.stdout
