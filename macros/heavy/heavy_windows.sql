@@ -8,8 +8,8 @@
     Window and stride default to the dbt vars heavy_window (256) and heavy_stride_seconds (10).
 
     Incremental run: per symbol, stamps from the earlier of the first stamp after the newest
-    row already in the model and the earliest snapshot of any file this model has not
-    processed (pre-hook refresh_begin(..., after='mid_bars_1s') lists only files the bars
+    row already in the model and the earliest snapshot of any write this model has not
+    processed (pre-hook refresh_begin(..., after='mid_bars_1s') lists only writes the bars
     already include). An earlier stamp's window ends before that snapshot, so it is unchanged.
 -#}
 {% macro heavy_windows(bars, window=none, stride=none) -%}
@@ -31,7 +31,7 @@
             {%- if is_incremental() %}
             least(
                 (
-                    select min(pending.min_ts) from {{ _pending_files_relation(this) }} as pending
+                    select min(pending.min_ts) from {{ _pending_relation(this) }} as pending
                     where pending.symbol = symbols.symbol
                 ),
                 coalesce(

@@ -4,7 +4,8 @@
     Full build: every snapshot, all in output.
     Incremental run: per symbol, output starts at `from_ts`, the earlier of
       - the first snapshot after the newest row already in the model, and
-      - the earliest snapshot of any loaded file the model has not processed (late rows),
+      - the earliest timestamp of any write the model has not processed (late rows, from
+        whatever wrote them: refresh_begin),
     and reading starts `warmup_rows` rows before `from_ts`, or at the last row at or before
     `from_ts - warmup`, whichever is earlier, so that every window of an output row, and
     the previous-row values its first rows need, are the same as in a full build.
@@ -12,8 +13,7 @@
     start earlier still (e.g. to the 101st earlier non-zero event). A forward-looking model
     passes `lookahead` (an interval): rows up to that much before `from_ts` are rewritten
     too, since the new rows complete their horizons.
-    Symbols come from a loose index scan of the raw table, so rows inserted without the
-    loader are still picked up when they are newer than the model.
+    Symbols come from a loose index scan of the raw table.
 -#}
 {% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds', extra_read_from=none, lookahead=none) -%}
     {%- if warmup_rows is not number or warmup_rows < 0 -%}
@@ -32,7 +32,7 @@
                 select max(done.ts) from {{ this }} as done where done.symbol = symbols.symbol
             ) as done_until,
             (
-                select min(pending.min_ts) from {{ _pending_files_relation(this) }} as pending
+                select min(pending.min_ts) from {{ _pending_relation(this) }} as pending
                 where pending.symbol = symbols.symbol
             ) as late_from
         from symbols

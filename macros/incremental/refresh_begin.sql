@@ -1,40 +1,51 @@
 {#-
-    Pre-hook of every incremental L2 model: snapshot the loaded files this model has not
-    processed yet, with the earliest timestamp each added per symbol. The model reads its
-    refresh scope from this list and the post-hook marks exactly these files as processed,
-    so a file committed while the model runs is picked up by the next refresh.
-    `after`: a model this one reads instead of the raw snapshots; only files it has processed
-    are listed, so a file loaded between the two models' runs waits for the next refresh.
+    Pre-hook of every incremental model that reads market.* (directly, or through `after`):
+    list, per symbol, the earliest timestamp touched by the writes this model has not
+    processed yet (ops.invalidations, logged by triggers whatever wrote the rows; migration
+    0014), into a session-temporary table `_pending_relation(this)` (symbol, min_ts) that the
+    model reads its refresh scope from. The post-hook (refresh_end) records the snapshot the
+    list was taken in, so a write committed while the model runs is listed by the next run.
+    `after`: a model this one reads instead of the raw rows; only writes it has processed are
+    listed (and recorded as processed), so a write between the two models' runs waits for
+    the next refresh.
     It also turns JIT off for the model's transaction: LLVM compilation of these large
     queries took about 2 s each, longer than an incremental refresh's own work.
 -#}
 {% macro refresh_begin(kind='l2', after=none) -%}
+    {%- set pending = _pending_relation(this) -%}
     -- JIT compilation costs seconds per query and buys nothing on these window pipelines
     set local jit = off;
 
-    drop table if exists {{ _pending_files_relation(this) }}_started;
-    create temporary table {{ _pending_files_relation(this) }}_started as
-    select clock_timestamp() as started_at;
-
-    drop table if exists {{ _pending_files_relation(this) }};
-    create temporary table {{ _pending_files_relation(this) }} as
+    drop table if exists {{ pending }}_started;
+    create temporary table {{ pending }}_started as
     select
-        ranges.file_id,
-        ranges.symbol,
-        ranges.min_ts
-    from ops.ingest_ranges as ranges
-    inner join ops.ingest_files as files on ranges.file_id = files.file_id
-    where
-        files.status = 'loaded'
-        and files.kind = '{{ kind }}'
-        and not exists (
-            select from ops.refresh_files as done
-            where done.model = '{{ this.identifier }}' and done.file_id = ranges.file_id
-        )
+        clock_timestamp() as started_at,
         {%- if after %}
-        and exists (
-            select from ops.refresh_files as upstream
-            where upstream.model = '{{ after }}' and upstream.file_id = ranges.file_id
+        coalesce(
+            (select upstream.seen from ops.refresh_state as upstream where upstream.model = '{{ after }}'),
+            pg_current_snapshot()
+        ) as seen
+        {%- else %}
+        pg_current_snapshot() as seen
+        {%- endif %};
+
+    drop table if exists {{ pending }};
+    create temporary table {{ pending }} as
+    select
+        written.symbol,
+        min(written.min_ts) as min_ts
+    from ops.invalidations as written
+    cross join {{ pending }}_started as started
+    left join ops.refresh_state as mine on mine.model = '{{ this.identifier }}'
+    where
+        written.kind = '{{ kind }}'
+        and pg_visible_in_snapshot(written.xid, started.seen)
+        and (
+            mine.seen is null
+            or (
+                written.xid >= pg_snapshot_xmin(mine.seen)
+                and not pg_visible_in_snapshot(written.xid, mine.seen)
+            )
         )
-        {%- endif %}
+    group by written.symbol
 {%- endmacro %}

@@ -1,12 +1,19 @@
-{#- Post-hook: mark the snapshot's files processed and log the run in ops.refresh_runs. -#}
-{% macro refresh_end() -%}
-    {%- set pending = _pending_files_relation(this) -%}
-    insert into ops.refresh_files (model, file_id)
-    select distinct
+{#-
+    Post-hook: record the snapshot of ops.invalidations this run processed (refresh_begin),
+    log the run in ops.refresh_runs, and prune the log entries every model of the kind has
+    processed.
+-#}
+{% macro refresh_end(kind='l2') -%}
+    {%- set pending = _pending_relation(this) -%}
+    insert into ops.refresh_state (model, kind, seen, refreshed_at)
+    select
         '{{ this.identifier }}',
-        pending.file_id
-    from {{ pending }} as pending
-    on conflict do nothing;
+        '{{ kind }}',
+        started.seen,
+        now()
+    from {{ pending }}_started as started
+    on conflict (model) do update
+        set kind = excluded.kind, seen = excluded.seen, refreshed_at = excluded.refreshed_at;
 
     insert into ops.refresh_runs (
         model, mode, window_start, window_end, rows, status, started_at, finished_at, duration_ms
@@ -24,7 +31,7 @@
         -- would scan the whole model)
         (
             select max(latest.ts)
-            from (select distinct pending.symbol from {{ pending }} as pending) as refreshed
+            from {{ pending }} as refreshed
             cross join lateral (
                 select max(model.ts) as ts from {{ this }} as model
                 where model.symbol = refreshed.symbol
@@ -33,11 +40,7 @@
         -- rows at or after each symbol's earliest new timestamp: index range counts
         (
             select coalesce(sum(written.n), 0)
-            from (
-                select pending.symbol, min(pending.min_ts) as min_ts
-                from {{ pending }} as pending
-                group by pending.symbol
-            ) as new_data
+            from {{ pending }} as new_data
             cross join lateral (
                 select count(*) as n from {{ this }} as model
                 where model.symbol = new_data.symbol and model.ts >= new_data.min_ts
@@ -52,6 +55,15 @@
         clock_timestamp(),
         1000 * extract(epoch from clock_timestamp() - started.started_at)
     from {{ pending }}_started as started;
+
+    -- an entry older than the oldest snapshot any model of its kind keeps is processed by all
+    delete from ops.invalidations as written
+    where
+        written.kind = '{{ kind }}'
+        and written.xid < (
+            select min(pg_snapshot_xmin(state.seen)) from ops.refresh_state as state
+            where state.kind = '{{ kind }}'
+        );
 
     drop table if exists {{ pending }};
     drop table if exists {{ pending }}_started

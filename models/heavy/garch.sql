@@ -8,7 +8,7 @@
     (the density of y is s times that of s y); alpha and beta do not change, and nor would
     the variance path (the backcast and bounds scale with s^2). A window whose returns are all equal has no GARCH fit: its columns are NULL.
 -#}
-{{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2', after='mid_bars_1s') }}", post_hook="{{ refresh_end() }}") }}
 with
 
 windows as (

@@ -1,6 +1,6 @@
 {#- Hilbert-Huang features (G1, G2) of each trailing window of 1-second mid bars; hht.yml
     defines every column and tf_families.hht_features computes them. -#}
-{{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2', after='mid_bars_1s') }}", post_hook="{{ refresh_end() }}") }}
 {%- set columns = {
     'hht_trend_strength': 'trend_strength',
     'hht_trend_slope': 'trend_slope',

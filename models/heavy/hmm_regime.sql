@@ -1,6 +1,6 @@
 {#- Gaussian HMM regime (G3) of each trailing window of 1-second mid bars, refitted per window;
     hmm_regime.yml defines every column and tf_families.hmm_regime_features computes them. -#}
-{{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2', after='mid_bars_1s') }}", post_hook="{{ refresh_end() }}") }}
 {%- set n_states = 3 -%}
 with
 

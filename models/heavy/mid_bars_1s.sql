@@ -10,7 +10,7 @@
     the refresh scope.
 -#}
 -- depends_on: {{ ref('stg_l2_snapshots') }}
-{{ config(pre_hook=refresh_begin('l2'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2') }}", post_hook="{{ refresh_end() }}") }}
 with
 
 snapshots as (

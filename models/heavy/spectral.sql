@@ -1,6 +1,6 @@
 {#- FFT features (G6) of each trailing window's 1-second log returns; spectral.yml defines every
     column and tf_spectral.spectral_features computes them. -#}
-{{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2', after='mid_bars_1s') }}", post_hook="{{ refresh_end() }}") }}
 {%- set keys = ['dominant_freq', 'dominant_period', 'band_low_share', 'band_mid_share', 'band_high_share', 'spectral_entropy'] -%}
 with
 

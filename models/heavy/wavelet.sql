@@ -1,7 +1,7 @@
 {#- Energy of the db4 wavelet decomposition (G4) of each trailing window's 1-second log returns,
     by level; wavelet.yml defines every column. The level is fixed at 4 (the columns depend on
     it), which needs at least 7 x 2^4 = 112 returns: heavy_window >= 113. -#}
-{{ config(pre_hook=refresh_begin('l2', after='mid_bars_1s'), post_hook=refresh_end()) }}
+{{ config(pre_hook="{{ refresh_begin('l2', after='mid_bars_1s') }}", post_hook="{{ refresh_end() }}") }}
 {%- set level = 4 -%}
 with
 

@@ -113,6 +113,18 @@ carried as (
     left join persistence on windowed.symbol = persistence.symbol and windowed.ts = persistence.ts
 ),
 
+persisted as (
+    select
+        carried.*,
+        -- T14: the latest event's value, carried across rows whose e_n is zero or NULL. A
+        -- window of its own, before the output filter: a WHERE in the same SELECT would drop
+        -- the event that opens the first output rows' group when it lies in the warm-up
+        max(carried.event_persistence) over (
+            partition by carried.symbol, carried.event_group
+        ) as flow_persistence
+    from carried
+),
+
 final as (
     select
         symbol,
@@ -126,9 +138,8 @@ final as (
         {%- for k in ratio_levels %}
         level_{{ k }}_flow_ratio,
         {%- endfor %}
-        -- T14: the latest event's value, carried across rows whose e_n is zero or NULL
-        max(event_persistence) over (partition by symbol, event_group) as flow_persistence
-    from carried
+        flow_persistence
+    from persisted
     where in_output
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -231,7 +232,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     from tickfeatures.load import SPECS
     from tickfeatures.readers import parse_mapping
 
-    mapping = parse_mapping(args.map, Path(args.map_file) if args.map_file else None)
+    try:
+        mapping = parse_mapping(args.map, Path(args.map_file) if args.map_file else None)
+    except OSError as exc:
+        raise TickfeaturesError(f"--map-file {args.map_file}: {_os_reason(exc)}") from None
     columns = SPECS[args.kind].columns
     unknown = [dst for dst in mapping.values() if dst not in columns]
     if unknown:
@@ -252,6 +256,19 @@ def cmd_load(args: argparse.Namespace) -> int:
     )
 
 
+def _os_reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tickfeatures.status import report
+
+    return report(_say)
+
+
 # -- dbt and demo -----------------------------------------------------------------------------
 
 
@@ -261,42 +278,13 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     return run_dbt(args.dbt_args).returncode
 
 
-REFRESH_SELECTION = ["path:models/l2", "path:models/targets", "path:models/heavy"]
-
-
 def cmd_refresh(args: argparse.Namespace) -> int:
-    """Bring the L2 families and targets up to date with the loaded snapshots."""
-    from tickfeatures.dbt import run_dbt
+    """Bring every relation up to date with the stored snapshots and bars."""
+    from tickfeatures.refresh import refresh
 
-    started = time.perf_counter()
-    dbt_args = [
-        "run",
-        "--select",
-        *(args.select or REFRESH_SELECTION),
-        "--threads",
-        str(args.threads),
-        # the refresh reports from ops.refresh_runs; rewriting manifest.json and
-        # run_results.json would add ~0.3 s to every refresh (`tickfeatures dbt run` writes them)
-        "--no-write-json",
-    ]
-    if args.full:
-        dbt_args.append("--full-refresh")
-    if not args.verbose:
-        dbt_args.append("--quiet")
-    result = run_dbt(dbt_args)
-    if result.returncode != 0:
-        raise TickfeaturesError("refresh failed: dbt run did not complete (see its output above)")
-    elapsed = time.perf_counter() - started
-    with db.connect() as conn:
-        runs = conn.execute(
-            "select distinct on (model) model, mode, window_start, rows, duration_ms"
-            " from ops.refresh_runs order by model, run_id desc"
-        ).fetchall()
-    for model, mode, window_start, rows, duration_ms in sorted(runs):
-        since = f"new data from {window_start}" if window_start else "no new files"
-        detail = "rebuilt" if mode == "full" else since
-        _say(f"{model:16s} {rows:>10} rows  {detail}  ({duration_ms / 1000:.2f} s in SQL)")
-    _say(f"refresh: {'full' if args.full else 'incremental'}, {elapsed:.1f} s wall")
+    refresh(
+        full=args.full, select=args.select, threads=args.threads, verbose=args.verbose, say=_say
+    )
     return 0
 
 
@@ -466,6 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser(
+        "status",
+        help="what the active database holds: migrations, files, data, refresh state",
+        description="The active database (without its password), migrations applied and "
+        "pending, the ingest ledger's files by status (loaded, salvaged, failed, "
+        "interrupted) with their rows, the snapshots and bars stored, the latest ingest, and "
+        "per feature model its last refresh and the writes it has not processed yet.",
+    )
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
         "dbt",
         help="run dbt against the active database",
         description="Run dbt with this project and the active database, e.g. "
@@ -476,20 +474,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "refresh",
-        help="update the feature families, targets and heavy-math families with new snapshots",
-        description="Run the L2 feature families, targets and heavy-math families "
-        "incrementally: only new (and late) snapshots and the warm-up their windows need are "
-        "computed. Equivalent to `dbt run --select path:models/l2 path:models/targets "
-        "path:models/heavy`.",
+        help="bring every feature family, mart and view up to date",
+        description="Bring the database to a complete, current state: reference data (the "
+        "dbt seeds), staging, every feature family, the marts and views. The first run builds "
+        "everything; later runs compute only what the writes since then change (late rows "
+        "included, whatever wrote them) plus the warm-up their windows need. The same as "
+        "`dbt build --resource-type seed --resource-type model`.",
     )
-    p.add_argument("--full", action="store_true", help="rebuild from scratch (--full-refresh)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild everything (--full-refresh); readers keep every relation meanwhile",
+    )
     p.add_argument(
         "--threads",
         type=int,
         default=4,
         help="models run at once (default 4: an incremental run waits on dbt more than on SQL)",
     )
-    p.add_argument("--select", nargs="+", help="dbt selection instead of all three")
+    p.add_argument("--select", nargs="+", help="a dbt selection instead of everything")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_refresh)
 
@@ -527,6 +530,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tickfeatures: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader went away (`tickfeatures status | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a path the OS refused (missing, too long, a directory, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tickfeatures: error: {where}{_os_reason(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

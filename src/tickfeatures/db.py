@@ -22,12 +22,15 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        hint = (
-            " (is it running? `tickfeatures db start`)"
-            if active.embedded and url == active.url
-            else ""
-        )
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        hint = ""
+        if active.embedded and url == active.url:
+            hint = (
+                " (the password is kept in .tickfeatures/password; `tickfeatures db stop` and"
+                " `db start` set a new one if it was lost)"
+                if "password" in reason
+                else " (is it running? `tickfeatures db start`)"
+            )
         raise TickfeaturesError(f"cannot connect to {redact(url)}: {reason}{hint}") from None
     except psycopg.ProgrammingError as exc:
         raise TickfeaturesError(f"invalid connection string {redact(url)}: {exc}") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -751,6 +752,13 @@ class Loader:
                     [v[2] for v in self.ranges.values()],
                 ),
             )
+            # what the refresh recomputes from: the same ranges, for the invalidation log
+            cur.execute(
+                "insert into ops.invalidations (kind, symbol, min_ts, max_ts, rows)"
+                " select %s, symbol, min_ts, max_ts, rows_loaded from ops.ingest_ranges"
+                " where file_id = %s",
+                (self.spec.kind, self.file_id),
+            )
         duplicates = self.counts.get(IDENTICAL, 0)
         quarantined = sum(n for r, n in self.counts.items() if r != IDENTICAL)
         if self.rows_in != self.loaded + quarantined + duplicates:
@@ -899,6 +907,35 @@ def _describe(exc: BaseException, path: Path) -> str:
     return f"{path.name}: cannot read: {text[0] if text else type(exc).__name__}"
 
 
+def _path_error(path: Path, exc: OSError) -> str:
+    """One line for an OS error on a path: `PATH: no such file`, `PATH: file name too long`."""
+    if isinstance(exc, FileNotFoundError):
+        reason = "no such file"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "is a directory, not a file"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    else:
+        reason = (exc.strerror or type(exc).__name__).lower()
+    return f"{path}: {reason}"
+
+
+def _path_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a data file (missing, a directory, a name too long for
+    the file system, not readable, ...), or None."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return f"{path}: is a directory, not a file"
+        if not stat.S_ISREG(info.st_mode):
+            return f"{path}: not a regular file"
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return _path_error(path, exc)
+    return None
+
+
 def load_file(
     conn: psycopg.Connection,
     kind: str,
@@ -911,8 +948,9 @@ def load_file(
     """Load one file in one transaction; the connection must be in autocommit mode."""
     spec = SPECS[kind]
     path = Path(path)
-    if not path.is_file():
-        return FileResult(path=path, status="failed", error=f"{path}: no such file")
+    problem = _path_problem(path)
+    if problem:
+        return FileResult(path=path, status="failed", error=problem)
     # Parse while the checksum is computed, unless this path was loaded before (a re-run):
     # then the checksum alone decides, without parsing anything.
     seen = conn.execute(
@@ -938,37 +976,20 @@ def _load(
     first: _Pipeline | None,
 ) -> FileResult:
     kind = spec.kind
-    checksum, size = file_checksum(path)
+    started = datetime.now(UTC)
+    try:
+        checksum, size = file_checksum(path)
+    except OSError as exc:
+        return FileResult(path=path, status="failed", error=_path_error(path, exc))
     skipped = _already_loaded(conn, kind, checksum, path)
     if skipped:
         return skipped
-    # A file that failed before is retried under the same ledger row: re-running a load
-    # leaves one row per file, whatever the number of attempts.
-    retry = conn.execute(
-        "update ops.ingest_files set status = 'loading', error = null, file_name = %s,"
-        " file_path = %s, started_at = now(), finished_at = null"
-        " where file_id = (select max(file_id) from ops.ingest_files"
-        "  where kind = %s and checksum = %s and status = 'failed') returning file_id",
-        (path.name, str(path.resolve()), kind, checksum),
-    ).fetchone()
-    file_id = (
-        retry[0]
-        if retry
-        else conn.execute(
-            "insert into ops.ingest_files"
-            " (kind, file_name, file_path, checksum, size_bytes, status)"
-            " values (%s, %s, %s, %s, %s, 'loading') returning file_id",
-            (kind, path.name, str(path.resolve()), checksum, size),
-        ).fetchone()[0]  # type: ignore[index]
-    )
     result: FileResult | None = None
-    error: str | None = None
+    error = "no attempt made"
     for attempt in range(ATTEMPTS):
         pipeline = first if attempt == 0 and first else _Pipeline(spec, path, mapping or {})
         try:
-            result = _attempt(
-                conn, spec, path, file_id, checksum, size, progress, salvage, pipeline
-            )
+            result = _attempt(conn, spec, path, checksum, size, progress, salvage, pipeline)
             break
         except Exception as exc:
             if _retryable(exc) and attempt + 1 < ATTEMPTS:
@@ -978,24 +999,81 @@ def _load(
         finally:
             if pipeline is not first:
                 pipeline.close()
-    if result is not None and result.status != "skipped":
+    if result is not None:  # loaded, salvaged, or a concurrent load of the content won
         return result
-    if result is not None:  # a concurrent load of the same content finished first
-        conn.execute("delete from ops.ingest_files where file_id = %s", (file_id,))
-        return result
-    conn.execute(
-        "update ops.ingest_files set status = 'failed', error = %s, finished_at = now()"
-        " where file_id = %s",
-        (error, file_id),
-    )
+    file_id = _record_failure(conn, spec, path, checksum, size, error, started)
     return FileResult(path=path, status="failed", error=error, file_id=file_id)
+
+
+# A file that failed (or was interrupted before migration 0015) is retried under the same
+# ledger row: re-running a load leaves one row per file, whatever the number of attempts.
+_REUSE = (
+    "update ops.ingest_files set status = {status}, error = %s, file_name = %s,"
+    " file_path = %s, size_bytes = %s, started_at = coalesce(%s, now()),"
+    " finished_at = {finished}"
+    " where file_id = (select max(file_id) from ops.ingest_files"
+    "  where kind = %s and checksum = %s and status in ('failed', 'interrupted'))"
+    " returning file_id"
+)
+_NEW = (
+    "insert into ops.ingest_files"
+    " (kind, file_name, file_path, checksum, size_bytes, status, error, started_at,"
+    " finished_at)"
+    " values (%s, %s, %s, %s, %s, {status}, %s, coalesce(%s, now()), {finished})"
+    " returning file_id"
+)
+
+
+def _ledger_row(
+    cur: psycopg.Cursor | psycopg.Connection,
+    spec: TableSpec,
+    path: Path,
+    checksum: str,
+    size: int,
+    status: str,
+    error: str | None,
+    started: datetime | None = None,
+) -> int:
+    """The file's ledger row, its failed row reused or a new one, set to `status`."""
+    status_sql = sql.Literal(status)
+    finished = sql.SQL("null" if status == "loading" else "now()")
+    name, full = path.name, str(path.resolve())
+    row = cur.execute(
+        sql.SQL(_REUSE).format(status=status_sql, finished=finished),
+        (error, name, full, size, started, spec.kind, checksum),
+    ).fetchone()
+    if row is None:
+        row = cur.execute(
+            sql.SQL(_NEW).format(status=status_sql, finished=finished),
+            (spec.kind, name, full, checksum, size, error, started),
+        ).fetchone()
+    return row[0]  # type: ignore[index]
+
+
+def _lock_content(cur: psycopg.Cursor | psycopg.Connection, kind: str, checksum: str) -> None:
+    """Serialise the loads of the same content, until the end of the transaction."""
+    cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tf:{kind}:{checksum}",))
+
+
+def _record_failure(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    path: Path,
+    checksum: str,
+    size: int,
+    error: str,
+    started: datetime,
+) -> int:
+    """Mark the file failed, in a transaction of its own after the file's was rolled back."""
+    with conn.transaction():
+        _lock_content(conn, spec.kind, checksum)
+        return _ledger_row(conn, spec, path, checksum, size, "failed", error, started)
 
 
 def _attempt(
     conn: psycopg.Connection,
     spec: TableSpec,
     path: Path,
-    file_id: int,
     checksum: str,
     size: int,
     progress: Progress | None,
@@ -1004,14 +1082,19 @@ def _attempt(
 ) -> FileResult:
     with conn.transaction(), conn.cursor() as cur:
         # The same content loaded meanwhile by another process: nothing to do.
-        cur.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"tf:{spec.kind}:{checksum}",)
-        )
+        _lock_content(cur, spec.kind, checksum)
         skipped = _already_loaded(cur, spec.kind, checksum, path)
         if skipped:
             return skipped
         if pipeline.error is not None:
             raise pipeline.error
+        # The ledger row is written in the file's transaction: if the load dies (an error, a
+        # killed process, a lost connection), it goes with the rows, and no row is ever left
+        # in status 'loading'.
+        file_id = _ledger_row(cur, spec, path, checksum, size, "loading", None)
+        # The rows' row-level invalidation trigger stands down for this transaction:
+        # finish() logs one entry per symbol instead of one per row (migration 0014).
+        cur.execute("select set_config('tickfeatures.logged_by', 'loader', true)")
         fmt, reader, loader = pipeline.fmt, pipeline.reader, pipeline.loader
         loader.file_id = file_id
         status, error = "loaded", None

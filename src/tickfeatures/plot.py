@@ -12,8 +12,10 @@ so `tickfeatures --help` stays fast and no display is needed.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,21 @@ def _matplotlib() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _plain_text(draw: Callable[..., str]) -> Callable[..., str]:
+    """Draw every text of the figure as plain text: symbols, file names and reasons come
+    from the user, and matplotlib would read `$...$` in them as mathematics (and fail on
+    `$$`). None of our own labels uses mathtext."""
+
+    @functools.wraps(draw)
+    def plain(*args: Any, **kwargs: Any) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return plain
 
 
 def _rows(conn: psycopg.Connection, query: Any, params: Any) -> list[tuple]:
@@ -145,6 +162,7 @@ def _price_grid(prices: Any) -> tuple[float, float]:
     return low, tick * max(1, math.ceil(rows / HEATMAP_PRICE_ROWS))
 
 
+@_plain_text
 def plot_heatmap(conn: psycopg.Connection, scope: quality.Scope, out: Path) -> str:
     import numpy as np
     from matplotlib import colors
@@ -272,6 +290,7 @@ FEATURE_COLUMNS = (
 )
 
 
+@_plain_text
 def plot_microstructure(conn: psycopg.Connection, scope: quality.Scope, out: Path) -> str:
     plt = _matplotlib()
     missing = [
@@ -367,6 +386,7 @@ def plot_microstructure(conn: psycopg.Connection, scope: quality.Scope, out: Pat
 # -- quality -----------------------------------------------------------------------------------
 
 
+@_plain_text
 def plot_quality(conn: psycopg.Connection, scope: quality.Scope, out: Path) -> str:
     import numpy as np
 

@@ -139,9 +139,17 @@ def parse_mapping(text: str | None, path: Path | None = None) -> dict[str, str]:
     pairs: dict[str, str] = {}
     chunks: list[str] = []
     if path is not None:
-        body = path.read_text()
+        try:
+            body = path.read_text()
+        except UnicodeDecodeError as exc:
+            raise TickfeaturesError(f"{path}: not UTF-8 text ({exc.reason})") from None
         if body.lstrip().startswith("{"):
-            loaded = json.loads(body)
+            try:
+                loaded = json.loads(body)
+            except json.JSONDecodeError as exc:
+                raise TickfeaturesError(
+                    f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+                ) from None
             if not isinstance(loaded, dict):
                 raise TickfeaturesError(f"{path}: a mapping file holds one JSON object")
             pairs.update({str(k): str(v) for k, v in loaded.items()})

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -642,6 +643,71 @@ def test_bars(db: str, tmp_path: Path) -> None:
     assert count(db, "market.bars_1m") == 5
 
 
+# -- paths the OS refuses -----------------------------------------------------------------------
+
+
+def _one_line_failures(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    return [ln for ln in result.stderr.splitlines() if ln.strip()]
+
+
+def test_paths_the_os_refuses_fail_in_one_line(db: str, tmp_path: Path) -> None:
+    """A name longer than the file system allows, a directory, a file the user may not read,
+    a missing file: one FAILED line each and exit 1, never a traceback; the good file of the
+    same run is loaded, and nothing of the others reaches the ledger."""
+    too_long = tmp_path / ("n" * 300 + ".csv")
+    a_directory = tmp_path / "day1.csv"
+    a_directory.mkdir()
+    unreadable = write(tmp_path / "secret.csv", seconds(3, "USDCHF"))
+    unreadable.chmod(0)
+    good = write(tmp_path / "good.csv", seconds(5))
+    expected = {
+        too_long: "file name too long",
+        a_directory: "is a directory, not a file",
+        unreadable: "permission denied",
+        tmp_path / "missing.csv": "no such file",
+    }
+    # root reads any file: take away the capabilities that let it, so that mode 000 counts
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    prefix = drop if os.geteuid() == 0 else []
+    env = {**os.environ, config.DSN_ENV: db}
+    for path, reason in expected.items():
+        result = subprocess.run(
+            [*prefix, *TF, "load", "l2", str(path)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert _one_line_failures(result) == [f"FAILED {path}: {reason}"]
+    together = subprocess.run(
+        [*prefix, *TF, "load", "l2", *map(str, [too_long, good, a_directory, unreadable])],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert len(_one_line_failures(together)) == 3
+    assert "loaded good.csv (csv): 5 rows" in together.stdout
+    assert f"  failed: {too_long}: file name too long" in together.stdout
+    assert [r[0] for r in query(db, "select file_name from ops.ingest_files")] == ["good.csv"]
+
+    # the mapping file's path, and a command's other paths, the same way
+    for args in (
+        ["load", "l2", str(good), "--map-file", str(tmp_path / ("m" * 300))],
+        ["load", "l2", str(good), "--map-file", str(a_directory)],
+    ):
+        lines = _one_line_failures(run_cli(*args, dsn=db, check=False))
+        assert len(lines) == 1 and lines[0].startswith("tickfeatures: error: --map-file ")
+        assert lines[0].endswith(("file name too long", "is a directory"))
+    # and its content: broken JSON, bytes that are not text
+    broken, binary = tmp_path / "broken.json", tmp_path / "binary.map"
+    broken.write_text('{"time": "ts",\n "instrument" "symbol"}')
+    binary.write_bytes(b"time=ts\n\xff\xfe=symbol\n")
+    for path, reason in (
+        (broken, "not valid JSON at line 2, column 15: Expecting ':' delimiter"),
+        (binary, "not UTF-8 text (invalid start byte)"),
+    ):
+        result = run_cli("load", "l2", str(good), "--map-file", str(path), dsn=db, check=False)
+        assert result.returncode == 1
+        assert _one_line_failures(result) == [f"tickfeatures: error: {path}: {reason}"]
+
+
 # -- idempotent, resumable, concurrent -----------------------------------------------------------
 
 
@@ -686,8 +752,7 @@ def test_concurrent_loads(db: str, tmp_path: Path) -> None:
     assert count(db) == 6000  # seconds 0 .. 5999, each once
     book = query(
         db,
-        "select status, rows_in, rows_loaded, rows_duplicate from ops.ingest_files"
-        " where status <> 'loading'",
+        "select status, rows_in, rows_loaded, rows_duplicate from ops.ingest_files",
     )
     assert len(book) == 4 and all(r[0] == "loaded" for r in book)
     assert sum(r[2] for r in book) == 6000 and sum(r[3] for r in book) == 4 * 3000 - 6000

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from matplotlib import image
+from matplotlib.text import Text
 
 from tests.conftest import ROOT, FreshDatabase, run_cli
-from tickfeatures import generate
+from tickfeatures import generate, plot, quality
 from tickfeatures.schema import L2_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -146,3 +149,91 @@ def test_out_must_be_a_png_in_an_existing_directory(db: dict, tmp_path: Path) ->
     ):
         result = _plot(db, out, "quality", "--symbol", "EURUSD", check=False)
         _assert_one_line_error(result, message)
+
+
+# -- text from the user is drawn as it is ------------------------------------------------------
+
+# matplotlib reads `$...$` as mathematics: `$$; x` made it fail, `a$b$c` drew an italic b.
+ODD_SYMBOLS = ("$$; x", "a$b$c")
+ODD_FILE = "we$ird $$ name.csv"
+TITLES = {
+    "heatmap": "Order-book depth",
+    "microstructure": "Microstructure",
+    "quality": "Data quality",
+}
+
+
+@pytest.fixture(scope="module")
+def odd_db(databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two symbols with dollar signs, from a file with dollar signs in its name (one row
+    quarantined, so the quality plot draws the file's bar); features.microstructure and
+    features.ofi made from the snapshots by hand, with the columns the plot reads (what is
+    checked here is the text, not the families)."""
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
+    rows = []
+    for symbol, seed in zip(ODD_SYMBOLS, (5, 6), strict=True):
+        made = generate.generate_l2([specs["EURUSD"]], T0, timedelta(minutes=1), seed=seed)
+        rows += [(symbol, *row[1:]) for row in made]
+    bad = list(rows[3])
+    bad[L2_COLUMNS.index("bid_size_2")] = -1.0
+    rows[3] = tuple(bad)
+    run_cli("load", "l2", _write(tmp_path_factory.mktemp("odd") / ODD_FILE, rows), dsn=url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create schema if not exists features")
+        conn.execute(
+            "create table features.microstructure as select symbol, ts,"
+            " (bid_price_1 + ask_price_1) / 2 as mid_price,"
+            " 1e4 * (ask_price_1 - bid_price_1) / ((bid_price_1 + ask_price_1) / 2) as spread_bps,"
+            " (bid_size_1 - ask_size_1) / (bid_size_1 + ask_size_1) as order_book_imbalance,"
+            " (bid_size_2 - ask_size_2) / (bid_size_2 + ask_size_2) as order_book_imbalance_5"
+            " from market.l2_snapshots"
+        )
+        conn.execute(
+            "create table features.ofi as select symbol, ts, bid_size_1 - ask_size_1 as ofi_10s,"
+            " bid_size_3 - ask_size_3 as ofi_1m from market.l2_snapshots"
+        )
+    return url
+
+
+@pytest.mark.parametrize("kind", ["heatmap", "microstructure", "quality"])
+@pytest.mark.parametrize("symbol", ODD_SYMBOLS)
+def test_dollar_signs_in_a_symbol_are_plain_text(
+    odd_db: str, tmp_path: Path, kind: str, symbol: str
+) -> None:
+    out = tmp_path / f"{kind}.png"
+    result = run_cli("plot", kind, "--symbol", symbol, "--out", str(out), dsn=odd_db)
+    assert result.stdout.startswith(f"wrote {out} ({kind}: ") and result.stderr == ""
+    _assert_picture(out, kind)
+
+
+@pytest.mark.parametrize("kind", ["heatmap", "microstructure", "quality"])
+@pytest.mark.parametrize("symbol", ODD_SYMBOLS)
+def test_titles_and_labels_show_the_symbol_and_file_literally(
+    odd_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, symbol: str
+) -> None:
+    """The figure's text objects: the title holds the symbol as typed, the quality plot's
+    file bars the file's name, and each is drawn as plain text (matplotlib's own check of
+    whether a text is mathematics says no)."""
+    drawn: list[Any] = []
+    save = plot._save
+    monkeypatch.setattr(plot, "_save", lambda fig, out: (drawn.append(fig), save(fig, out)))
+    scope = quality.Scope(symbol, None, None, timedelta(seconds=5))
+    with psycopg.connect(odd_db) as conn:
+        conn.execute("set timezone = 'UTC'")
+        plot.PLOTS[kind](conn, scope, tmp_path / "x.png")
+    (fig,) = drawn
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    for text in texts:
+        assert text._preprocess_math(text.get_text()) == (text.get_text(), False), text
+    titles = [t.get_text() for t in texts if t.get_text().startswith(f"{TITLES[kind]}: ")]
+    assert len(titles) == 1 and titles[0].startswith(f"{TITLES[kind]}: {symbol}, 2026-01-05 ")
+    if kind == "quality":
+        assert f"{ODD_FILE} (#1)" in [t.get_text() for t in texts]
+
+
+def test_an_output_path_the_os_refuses_is_one_line(db: dict, tmp_path: Path) -> None:
+    out = tmp_path / ("p" * 300 + ".png")
+    result = _plot(db, out, "heatmap", "--symbol", "EURUSD", check=False)
+    _assert_one_line_error(result, "file name too long")

@@ -18,12 +18,15 @@ SUBCOMMANDS = [
     ["demo"],
     ["quality"],
     ["plot"],
+    ["status"],
 ]
 
 
 def test_top_level_help() -> None:
     result = run_cli("--help")
-    for name in ("db", "migrate", "generate", "load", "dbt", "refresh", "demo", "quality", "plot"):
+    for name in (
+        "db", "migrate", "generate", "load", "dbt", "refresh", "demo", "quality", "plot", "status",
+    ):  # fmt: skip
         assert name in result.stdout
 
 
@@ -91,3 +94,25 @@ def test_db_env_exports_libpq_variables() -> None:
 def test_bad_port_setting_is_one_line() -> None:
     result = run_cli("db", "url", env={"TICKFEATURES_PORT": "eleven"}, check=False)
     _assert_one_line_error(result, 1)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://tf:s3cr%40t@127.0.0.1:55432/tickfeatures", "postgresql://tf@127.0.0.1:55432/tickfeatures"),
+        ("postgresql://tf@h/db?password=x&sslmode=require", "postgresql://tf@h/db?sslmode=require"),
+        ("host=h user=tf password='a b\\' c' dbname=db", "host=h user=tf dbname=db"),
+        ("host=h password=pw dbname=db", "host=h dbname=db"),
+    ],
+)  # fmt: skip
+def test_status_shows_the_database_without_its_password(url: str, shown: str) -> None:
+    from tickfeatures.status import without_password
+
+    assert without_password(url) == shown
+
+
+def test_status_of_an_unreachable_database_is_one_line() -> None:
+    dsn = f"postgresql://nobody:pw@127.0.0.1:{_closed_port()}/nothing"
+    result = run_cli("status", dsn=dsn, check=False)
+    _assert_one_line_error(result, 1)
+    assert result.stdout.startswith("database\n  postgresql://nobody@127.0.0.1:")

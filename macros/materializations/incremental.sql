@@ -1,0 +1,55 @@
+{#-
+    dbt's incremental materialization, except that a full refresh of an existing table builds
+    the new one beside it and swaps it in with replace_relation, so the views on it stay
+    (dbt's own drops them with the old table). First builds and incremental runs are dbt's.
+-#}
+{% materialization incremental, adapter='postgres' -%}
+    {%- set existing_relation = load_cached_relation(this) -%}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}
+    {%- set temp_relation = make_temp_relation(target_relation) -%}
+    {%- set full_refresh_mode = should_full_refresh() or (existing_relation is not none and existing_relation.is_view) -%}
+    {%- set on_schema_change = incremental_validate_on_schema_change(config.get('on_schema_change'), default='ignore') -%}
+    {%- set grant_config = config.get('grants') -%}
+
+    {{ drop_relation_if_exists(load_cached_relation(intermediate_relation)) }}
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    -- BEGIN
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {%- if existing_relation is none %}
+        {%- call statement('main') -%}
+            {{ get_create_table_as_sql(False, target_relation, sql) }}
+        {%- endcall -%}
+        {%- do create_indexes(target_relation) -%}
+    {%- elif full_refresh_mode %}
+        {%- call statement('main') -%}
+            {{ get_create_table_as_sql(False, intermediate_relation, sql) }}
+        {%- endcall -%}
+        {%- do create_indexes(intermediate_relation) -%}
+        {%- do replace_relation(existing_relation, intermediate_relation) -%}
+    {%- else %}
+        {%- do run_query(get_create_table_as_sql(True, temp_relation, sql)) -%}
+        {%- do adapter.expand_target_column_types(from_relation=temp_relation, to_relation=target_relation) -%}
+        {%- set dest_columns = process_schema_changes(on_schema_change, temp_relation, existing_relation)
+            or adapter.get_columns_in_relation(existing_relation) -%}
+        {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
+        {%- call statement('main') -%}
+            {{ strategy({
+                'target_relation': target_relation,
+                'temp_relation': temp_relation,
+                'unique_key': config.get('unique_key'),
+                'dest_columns': dest_columns,
+                'incremental_predicates': config.get('incremental_predicates'),
+            }) }}
+        {%- endcall -%}
+    {%- endif %}
+
+    {%- do apply_grants(target_relation, grant_config, should_revoke=should_revoke(existing_relation, full_refresh_mode)) -%}
+    {%- do persist_docs(target_relation, model) -%}
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    -- COMMIT
+    {%- do adapter.commit() -%}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target_relation]}) }}
+{%- endmaterialization %}
