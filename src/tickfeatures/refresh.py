@@ -35,7 +35,13 @@ class ModelRun:
 def check_migrated(conn: psycopg.Connection) -> None:
     """A one-line error unless every migration of the project is applied."""
     states = migrate.status(conn, config.project_root() / "migrations")
-    pending = [st.migration.path.name for st in states if st.state != "applied"]
+    edited = [st.migration.path.name for st in states if st.state.startswith("EDITED")]
+    if edited:
+        raise TickfeaturesError(
+            f"migration {edited[0]} was edited after it was applied to this database;"
+            " `tickfeatures migrate --status` lists the migrations"
+        )
+    pending = [st.migration.path.name for st in states if st.state == "pending"]
     if pending:
         raise TickfeaturesError(
             f"the database is not migrated ({len(pending)} of {len(states)} migrations not"

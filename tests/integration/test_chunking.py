@@ -29,6 +29,8 @@ import itertools
 import math
 import os
 import random
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -202,53 +204,83 @@ def features(url: str) -> dict[str, pd.DataFrame]:
 
 
 class Runs:
-    """Each chunking run once, on first use; the full build on all the data as reference."""
+    """The chunkings the selected tests need, and the full build on all the data they are
+    compared with, each in a database of its own, two at a time (each refresh is mostly one
+    core's worth of dbt start-up)."""
 
-    def __init__(self, databases: FreshDatabase, tmp: Path, frame: pd.DataFrame) -> None:
+    def __init__(
+        self, databases: FreshDatabase, tmp: Path, frame: pd.DataFrame, wanted: list[str]
+    ) -> None:
         self.databases, self.tmp, self.frame = databases, tmp, frame
-        self.results: dict[str, dict] = {}
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.futures: dict[str, Future] = {}
+        for name in wanted:
+            self.futures[name] = self.pool.submit(
+                self._reference if name == "reference" else self._run, name
+            )
+
+    def _get(self, name: str) -> dict:
+        if name not in self.futures:
+            self.futures[name] = self.pool.submit(self._run, name)
+        return self.futures[name].result()
 
     def reference(self) -> dict[str, pd.DataFrame]:
-        if "reference" not in self.results:
-            url = self.databases.create("tf_chunk")
-            run_cli("migrate", dsn=url)
-            _load(url, self.frame, self.tmp / "all.csv")
-            run_cli("refresh", dsn=url)
-            self.results["reference"] = {"features": features(url)}
-        return self.results["reference"]["features"]
+        return self._get("reference")["features"]
 
     def run(self, name: str) -> dict:
-        if name not in self.results:
-            rng = random.Random(f"{SEED}:{name}")
-            url = self.databases.create("tf_chunk")
-            run_cli("migrate", dsn=url)
-            steps: list[dict[str, pd.DataFrame]] = []
-            newest: list[pd.Series] = []
-            parts = arrivals(name, self.frame, rng)
-            for i, part in enumerate(parts):
-                newest.append(
-                    pd.concat(parts[: i + 1]).groupby("symbol")["ts"].max().rename("newest")
-                )
-                if name == "direct_writes":
-                    _write_directly(url, part, rng.choice(["insert", "copy"]))
-                else:
-                    _load(url, part, self.tmp / f"{name}_{i}.csv")
-                run_cli("refresh", dsn=url)
-                steps.append(features(url))
-            self.results[name] = {
-                "steps": steps,
-                "newest": newest,
-                "sizes": [len(p) for p in parts],
-                "late": name in ("late_rows", "direct_writes"),
-            }
-        return self.results[name]
+        return self._get(name)
+
+    def _reference(self, _: str) -> dict:
+        url = self.databases.create("tf_chunk")
+        run_cli("migrate", dsn=url)
+        _load(url, self.frame, self.tmp / "all.csv")
+        run_cli("refresh", dsn=url)
+        return {"features": features(url)}
+
+    def _run(self, name: str) -> dict:
+        rng = random.Random(f"{SEED}:{name}")
+        url = self.databases.create("tf_chunk")
+        run_cli("migrate", dsn=url)
+        steps: list[dict[str, pd.DataFrame]] = []
+        newest: list[pd.Series] = []
+        parts = arrivals(name, self.frame, rng)
+        for i, part in enumerate(parts):
+            newest.append(pd.concat(parts[: i + 1]).groupby("symbol")["ts"].max().rename("newest"))
+            if name == "direct_writes":
+                _write_directly(url, part, rng.choice(["insert", "copy"]))
+            else:
+                _load(url, part, self.tmp / f"{name}_{i}.csv")
+            run_cli("refresh", dsn=url)
+            steps.append(features(url))
+        return {"steps": steps, "newest": newest, "sizes": [len(p) for p in parts]}
 
 
 @pytest.fixture(scope="module")
 def runs(
-    databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame
-) -> Runs:
-    return Runs(databases, tmp_path_factory.mktemp("chunking"), history)
+    request: pytest.FixtureRequest,
+    databases: FreshDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+    history: pd.DataFrame,
+) -> Iterator[Runs]:
+    wanted: set[str] = set()
+    for item in request.session.items:
+        if item.module is not request.module:
+            continue
+        params = getattr(item, "callspec", None)
+        name = params.params.get("name") if params else None
+        wanted.add(name or "many_small")
+        if item.originalname == "test_refreshing_after_each_arrival_equals_a_full_build":
+            wanted.add("reference")
+    # the longest first, so that the two workers end together
+    order = ["late_rows", "direct_writes", "many_small", "reference", *CHUNKINGS]
+    runs = Runs(
+        databases,
+        tmp_path_factory.mktemp("chunking"),
+        history,
+        [n for n in dict.fromkeys(order) if n in wanted],
+    )
+    yield runs
+    runs.pool.shutdown(cancel_futures=True)
 
 
 def _where(name: str, run: dict) -> str:
