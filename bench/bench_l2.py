@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.oracle.registry import L2_FAMILIES, ORACLES  # noqa: E402
 from tickfeatures import config, generate  # noqa: E402
+from tickfeatures.db import redact  # noqa: E402
 from tickfeatures.schema import L2_COLUMNS  # noqa: E402
 
 SYMBOLS = ["EURUSD", "GBPUSD"]
@@ -192,7 +193,7 @@ def main() -> int:
     cache = ROOT / ".tickfeatures" / "bench"
     path = snapshots_csv(args.rows_per_symbol, cache)
     url = fresh_database(base, "tickfeatures_bench")
-    log(f"database {url}")
+    log(f"database {redact(url)}")
     tf("migrate", dsn=url)
     started = time.perf_counter()
     tf("load", "l2", str(path), dsn=url)

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Install what tickfeatures needs from the OS, and only what is missing:
-# Debian packages, then TimescaleDB built from Debian's source package.
+# Debian packages, then TimescaleDB built from Debian trixie's source package (bookworm has
+# none) and pg_cron built from the upstream tarball in Debian's pool (bookworm's 1.4.2 cannot
+# run a job every few seconds; 1.5 can).
 # Idempotent: a second run does no network access and takes about a second.
 set -euo pipefail
 
 PG_MAJOR=15
 TSDB_VERSION=2.19.3
-TSDB_SUITE=trixie
+# trixie's pg-cron source package is 1.6.5, but the mirror this machine kind reaches serves
+# neither its .dsc nor its tarballs (404); of the pg-cron upstream tarballs in Debian's pool it
+# serves 1.6.7's, pinned here by its sha256.
+PG_CRON_VERSION=1.6.7
+PG_CRON_SHA256=d950bc29155f31017567e23a31d268ff672e98276c0e9d062512fb7870351f03
+SOURCE_SUITE=trixie
 CACHE_DIR="${TICKFEATURES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tickfeatures}"
 PACKAGES=(
     "postgresql-$PG_MAJOR"
     "postgresql-plpython3-$PG_MAJOR"
     "postgresql-server-dev-$PG_MAJOR"
-    "postgresql-$PG_MAJOR-cron"
     python3-numpy
     python3-scipy
     cmake
+    curl
     build-essential
     dpkg-dev
     xz-utils
@@ -56,7 +63,7 @@ debian_mirror() {
             | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
             | grep -E '/debian/?$' | head -n 1 || true)
     fi
-    [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources*; cannot fetch the TimescaleDB source"
+    [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources*; cannot fetch source packages"
     printf '%s\n' "${uri%/}"
 }
 
@@ -68,16 +75,22 @@ timescaledb_installed() {
         && [ -f "$libdir/timescaledb-$TSDB_VERSION.so" ]
 }
 
-build_timescaledb() {
-    if timescaledb_installed; then
-        log "TimescaleDB $TSDB_VERSION present"
-        return
-    fi
+# The unpacked tree of Debian source package $1 at upstream version $2, fetched once into the
+# cache through a private apt configuration (its own sources list and state directory):
+# the machine's apt sources are never touched.
+debian_source() {
+    local package=$1 upstream=$2
     local apt_dir="$CACHE_DIR/apt" src_dir="$CACHE_DIR/src"
     mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" \
         "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial" "$src_dir"
+    local tree
+    tree=$(find "$src_dir" -maxdepth 1 -type d -name "$package-$upstream*" | head -n 1)
+    if [ -n "$tree" ]; then
+        printf '%s\n' "$tree"
+        return
+    fi
     printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
-        "$(debian_mirror)" "$TSDB_SUITE" >"$apt_dir/etc/sources.list"
+        "$(debian_mirror)" "$SOURCE_SUITE" >"$apt_dir/etc/sources.list"
     local apt_opts=(
         -o "Dir::Etc::SourceList=$apt_dir/etc/sources.list"
         -o "Dir::Etc::SourceParts=$apt_dir/etc/sources.list.d"
@@ -87,19 +100,25 @@ build_timescaledb() {
         -o "Dir::Cache=$apt_dir/cache"
         -o "APT::Sandbox::User=root"
     )
-    local tree
-    tree=$(find "$src_dir" -maxdepth 1 -type d -name "timescaledb-$TSDB_VERSION*" | head -n 1)
-    if [ -z "$tree" ]; then
-        log "fetching the timescaledb $TSDB_VERSION source package ($TSDB_SUITE) into $src_dir"
-        apt-get "${apt_opts[@]}" -qq update
-        local version
-        version=$(apt-cache "${apt_opts[@]}" showsrc timescaledb \
-            | awk -v v="$TSDB_VERSION" '$1 == "Version:" && index($2, v "+") == 1 {print $2; exit}')
-        [ -n "$version" ] || die "the $TSDB_SUITE sources carry no timescaledb $TSDB_VERSION"
-        (cd "$src_dir" && apt-get "${apt_opts[@]}" -qq source "timescaledb=$version" >/dev/null)
-        tree=$(find "$src_dir" -maxdepth 1 -type d -name "timescaledb-$TSDB_VERSION*" | head -n 1)
-        [ -n "$tree" ] || die "apt-get source left no timescaledb-$TSDB_VERSION tree in $src_dir"
+    log "fetching the $package $upstream source package ($SOURCE_SUITE) into $src_dir" >&2
+    apt-get "${apt_opts[@]}" -qq update
+    local version
+    version=$(apt-cache "${apt_opts[@]}" showsrc "$package" \
+        | awk -v v="$upstream" '$1 == "Version:" && (index($2, v "+") == 1 || index($2, v "-") == 1) {print $2; exit}')
+    [ -n "$version" ] || die "the $SOURCE_SUITE sources carry no $package $upstream"
+    (cd "$src_dir" && apt-get "${apt_opts[@]}" -qq source "$package=$version" >/dev/null)
+    tree=$(find "$src_dir" -maxdepth 1 -type d -name "$package-$upstream*" | head -n 1)
+    [ -n "$tree" ] || die "apt-get source left no $package-$upstream tree in $src_dir"
+    printf '%s\n' "$tree"
+}
+
+build_timescaledb() {
+    if timescaledb_installed; then
+        log "TimescaleDB $TSDB_VERSION present"
+        return
     fi
+    local tree
+    tree=$(debian_source timescaledb "$TSDB_VERSION")
     log "building TimescaleDB $TSDB_VERSION (Apache-2 edition) against PostgreSQL $PG_MAJOR"
     # The same options as Debian's own package (debian/rules).
     cmake -S "$tree" -B "$tree/build-$PG_MAJOR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -115,5 +134,47 @@ build_timescaledb() {
     log "TimescaleDB $TSDB_VERSION installed"
 }
 
+pg_cron_installed() {
+    local sharedir
+    sharedir=$("/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" --sharedir)
+    grep -qs "default_version = '${PG_CRON_VERSION%.*}'" "$sharedir/extension/pg_cron.control" \
+        && [ -f "$("/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" --pkglibdir)/pg_cron.so" ] \
+        && [ -f "$CACHE_DIR/pg_cron-$PG_CRON_VERSION.installed" ]
+}
+
+build_pg_cron() {
+    if pg_cron_installed; then
+        log "pg_cron $PG_CRON_VERSION present"
+        return
+    fi
+    # bookworm's 1.4.2 package owns the same files: remove it rather than overwrite them
+    if [ "$(dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR-cron" 2>/dev/null)" = "install ok installed" ]; then
+        log "removing bookworm's postgresql-$PG_MAJOR-cron (pg_cron 1.4.2)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "postgresql-$PG_MAJOR-cron" >/dev/null
+    fi
+    local src_dir="$CACHE_DIR/src" tarball="pg-cron_$PG_CRON_VERSION.orig.tar.gz"
+    local tree="$src_dir/pg_cron-$PG_CRON_VERSION"
+    if [ ! -d "$tree" ]; then
+        mkdir -p "$src_dir"
+        log "fetching $tarball from Debian's pool into $src_dir"
+        curl -fsSL -o "$src_dir/$tarball.part" "$(debian_mirror)/pool/main/p/pg-cron/$tarball" \
+            || die "cannot fetch $(debian_mirror)/pool/main/p/pg-cron/$tarball"
+        echo "$PG_CRON_SHA256  $src_dir/$tarball.part" | sha256sum -c --quiet - \
+            || die "$tarball does not have the sha256 pinned in $0"
+        mv "$src_dir/$tarball.part" "$src_dir/$tarball"
+        tar -xzf "$src_dir/$tarball" -C "$src_dir"
+        [ -d "$tree" ] || die "$tarball holds no pg_cron-$PG_CRON_VERSION directory"
+    fi
+    log "building pg_cron $PG_CRON_VERSION against PostgreSQL $PG_MAJOR (PGXS)"
+    make -C "$tree" PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" -j"$(nproc)" \
+        >"$tree/make.log" 2>&1 || die "build failed; see $tree/make.log"
+    as_root make -C "$tree" PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" install \
+        >"$tree/install.log" 2>&1 || die "install failed; see $tree/install.log"
+    touch "$CACHE_DIR/pg_cron-$PG_CRON_VERSION.installed"
+    pg_cron_installed || die "pg_cron $PG_CRON_VERSION is still not installed after the build"
+    log "pg_cron $PG_CRON_VERSION installed (a running cluster loads it at its next start)"
+}
+
 install_debian_packages
 build_timescaledb
+build_pg_cron

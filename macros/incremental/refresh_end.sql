@@ -16,7 +16,8 @@
         set kind = excluded.kind, seen = excluded.seen, refreshed_at = excluded.refreshed_at;
 
     insert into ops.refresh_runs (
-        model, mode, window_start, window_end, rows, status, started_at, finished_at, duration_ms
+        model, mode, window_start, window_end, rows, status, started_at, finished_at, duration_ms,
+        via
     )
     select
         '{{ this.identifier }}',
@@ -53,7 +54,9 @@
         'success',
         started.started_at,
         clock_timestamp(),
-        1000 * extract(epoch from clock_timestamp() - started.started_at)
+        1000 * extract(epoch from clock_timestamp() - started.started_at),
+        -- features.refresh() sets it for each model it calls
+        coalesce(nullif(current_setting('tickfeatures.refresh_via', true), ''), 'dbt')
     from {{ pending }}_started as started;
 
     -- an entry older than the oldest snapshot any model of its kind keeps is processed by all

@@ -2,8 +2,13 @@
     dbt's incremental materialization, except that a full refresh of an existing table builds
     the new one beside it and swaps it in with replace_relation, so the views on it stay
     (dbt's own drops them with the old table). First builds and incremental runs are dbt's.
+    With the var tf_compile_procedures it runs nothing and compiles the incremental run into a
+    procedure instead (compile_refresh_procedure).
 -#}
 {% materialization incremental, adapter='postgres' -%}
+    {%- if var('tf_compile_procedures', false) -%}
+        {{ return(compile_refresh_procedure()) }}
+    {%- endif -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}

@@ -288,6 +288,25 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from tickfeatures import schedule
+
+    if args.action == "install":
+        schedule.install(say=_say)
+        return 0
+    if args.action == "every":
+        if not args.interval:
+            raise TickfeaturesError(
+                "schedule every needs an interval, e.g. 10s, 1m or '*/5 * * * *'"
+            )
+        return schedule.every(" ".join(args.interval), say=_say)
+    if args.interval:
+        raise TickfeaturesError(f"schedule {args.action} takes no interval")
+    if args.action == "off":
+        return schedule.off(say=_say)
+    return schedule.status(say=_say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tickfeatures.dbt import run_dbt
 
@@ -495,6 +514,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", nargs="+", help="a dbt selection instead of everything")
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser(
+        "schedule",
+        help="refresh inside the database on a pg_cron schedule: install|every|off|status",
+        description="install: compile every incremental model into a procedure for `call "
+        "features.refresh()`, which refreshes with no dbt and no client (the same rows as "
+        "`tickfeatures refresh`); every INTERVAL: a pg_cron job that calls it (10s, 1m, 5m, 2h "
+        "or a cron expression; installs the procedures when missing or stale); off: remove "
+        "the job; status: the job, its last runs and how far behind each model is.",
+    )
+    p.add_argument("action", choices=["install", "every", "off", "status"])
+    p.add_argument("interval", nargs="*", help="for `every`: 10s, 1m, 5m, 2h, or a cron expression")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser(
         "demo",

@@ -11,9 +11,10 @@ from tickfeatures.errors import TickfeaturesError
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    url = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1***", url)
+    """A libpq URI or key=value string without its password, for messages and logs."""
+    url = re.sub(r"(://[^:/@?#]*):[^@/?#]*@", r"\1@", url)
+    url = re.sub(r"([?&])password=[^&#]*&?", r"\1", url).rstrip("?&")
+    return re.sub(r"\s*\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "", url).strip()
 
 
 def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:

@@ -475,6 +475,19 @@ class Cluster:
             ).fetchone()
             if not exists:
                 conn.execute(f'create database "{config.DATABASE}"')
+        self._update_pg_cron(port)
+
+    def _update_pg_cron(self, port: int) -> None:
+        """Bring the pg_cron extension of the cron database up to the version the server
+        loaded (`make install` replaces bookworm's 1.4.2 with a build of 1.6)."""
+        with self._admin(port, config.DATABASE) as conn:
+            row = conn.execute(
+                "select e.extversion, a.default_version from pg_extension as e"
+                " join pg_available_extensions as a on a.name = e.extname"
+                " where e.extname = 'pg_cron'"
+            ).fetchone()
+            if row and row[0] != row[1]:
+                conn.execute("alter extension pg_cron update")
 
 
 def scram_verifier(password: str, iterations: int = SCRAM_ITERATIONS) -> str:

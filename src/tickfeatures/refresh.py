@@ -11,6 +11,7 @@ readers never meet a missing relation (macros/materializations/).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ def dbt_arguments(
     return args
 
 
+# The lock features.refresh() takes (migration 0017): one refresh at a time, whoever runs it.
+LOCK = "select pg_advisory_lock(hashtextextended('tickfeatures:refresh', 0))"
+TRY_LOCK = "select pg_try_advisory_lock(hashtextextended('tickfeatures:refresh', 0))"
+
+
 def refresh(
     *,
     full: bool = False,
@@ -79,21 +85,30 @@ def refresh(
     verbose: bool = False,
     say: Callable[[str], None] = print,
 ) -> list[ModelRun]:
-    """Run the refresh; report each incremental model's run; raise on failure."""
+    """Run the refresh; report each incremental model's run; raise on failure.
+
+    Holds the refresh lock on a connection of its own while dbt runs, so that a scheduled
+    `call features.refresh()` meanwhile returns at once, and this waits for one running."""
     with db.connect(autocommit=True) as conn:
         check_migrated(conn)
+        if not conn.execute(TRY_LOCK).fetchone()[0]:  # type: ignore[index]
+            say("refresh: waiting for the refresh already running ...")
+            conn.execute(LOCK)
         since = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
-    started = time.perf_counter()
-    result = run_dbt(dbt_arguments(full=full, select=select, threads=threads, verbose=verbose))
-    if result.returncode != 0:
-        raise TickfeaturesError("refresh failed: dbt build did not complete (see its output above)")
-    elapsed = time.perf_counter() - started
-    with db.connect() as conn:
+        started = time.perf_counter()
+        result = run_dbt(dbt_arguments(full=full, select=select, threads=threads, verbose=verbose))
+        if result.returncode != 0:
+            raise TickfeaturesError(
+                "refresh failed: dbt build did not complete (see its output above)"
+            )
+        elapsed = time.perf_counter() - started
         rows = conn.execute(
             "select distinct on (model) model, mode, window_start, rows, duration_ms"
-            " from ops.refresh_runs where started_at >= %s order by model, run_id desc",
+            " from ops.refresh_runs where started_at >= %s and via = 'dbt'"
+            " order by model, run_id desc",
             (since,),
         ).fetchall()
+        stale = stale_procedures(conn)
     runs = [ModelRun(m, mode, w, n, ms / 1000) for m, mode, w, n, ms in rows]
     for run in sorted(runs, key=lambda r: r.model):
         if run.mode == "full":
@@ -104,4 +119,35 @@ def refresh(
             detail = f"from {run.window_start}"
         say(f"{run.model:16s} {run.rows:>10} rows  {detail}  ({run.seconds:.2f} s in SQL)")
     say(f"refresh: {'full' if full else 'incremental'}, {elapsed:.1f} s wall")
+    if stale:
+        say(f"note: {stale}")
     return runs
+
+
+def project_checksum() -> str:
+    """sha256 of what compiles into the refresh procedures: the model, macro and seed files
+    and dbt_project.yml (names and contents)."""
+    root = config.project_root()
+    digest = hashlib.sha256()
+    files = [root / "dbt_project.yml"]
+    for folder in ("models", "macros", "seeds"):
+        files += sorted(p for p in (root / folder).rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def stale_procedures(conn: psycopg.Connection) -> str | None:
+    """Why the installed refresh procedures no longer match the project, or None."""
+    installed = conn.execute(
+        "select count(*), min(project_checksum), max(project_checksum)"
+        " from ops.refresh_procedures"
+    ).fetchone()
+    if not installed or not installed[0]:
+        return None
+    if installed[1] == installed[2] == project_checksum():
+        return None
+    return (
+        "the refresh procedures of `call features.refresh()` are stale: the models changed"
+        " since `tickfeatures schedule install`; run it again"
+    )

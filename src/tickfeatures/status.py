@@ -7,7 +7,6 @@ database, so a read-only role can run it on a server that is not ours.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +20,6 @@ from tickfeatures import config, db, migrate
 FILE_STATUSES = ("loaded", "salvaged", "failed", "interrupted")
 
 Section = Callable[[psycopg.Connection], list[str]]
-
-
-def without_password(url: str) -> str:
-    """A libpq URI or key=value string with its password removed."""
-    url = re.sub(r"(://[^:/@?#]*):[^@/?#]*@", r"\1@", url)
-    url = re.sub(r"([?&])password=[^&#]*&?", r"\1", url).rstrip("?&")
-    return re.sub(r"\s*\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "", url).strip()
 
 
 def _when(value: datetime | None) -> str:
@@ -183,7 +175,7 @@ def report(say: Callable[[str], None] = print) -> int:
     active = config.active_database()
     where = "embedded cluster" if active.embedded else f"${config.DSN_ENV}"
     say("database")
-    say(f"  {without_password(active.url)} ({where})")
+    say(f"  {db.redact(active.url)} ({where})")
     with db.connect(autocommit=True) as conn:
         conn.execute("set timezone = 'UTC'")
         for title, section in SECTIONS:

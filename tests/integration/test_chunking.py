@@ -29,6 +29,7 @@ import itertools
 import math
 import os
 import random
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -56,7 +57,14 @@ MODELS = [*L2_FAMILIES, "l2_targets", *HEAVY]
 NONDETERMINISTIC = {"hht": ["hht_calculation_time_ms"]}
 BOOLEAN = {"is_crossed", "garch_converged"}
 LATE_SYMBOL = "USDJPY"
-CHUNKINGS = ["small_then_large", "many_small", "split_seconds", "late_rows", "direct_writes"]
+CHUNKINGS = [
+    "small_then_large",
+    "many_small",
+    "split_seconds",
+    "late_rows",
+    "direct_writes",
+    "procedures",
+]
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -200,6 +208,18 @@ def features(url: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _call_refresh(url: str) -> None:
+    """`call features.refresh()` from psql, in an environment with no dbt and no virtualenv."""
+    result = subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "-c", "call features.refresh()"],
+        env={"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 # -- the runs ------------------------------------------------------------------------------
 
 
@@ -246,13 +266,23 @@ class Runs:
         parts = arrivals(name, self.frame, rng)
         for i, part in enumerate(parts):
             newest.append(pd.concat(parts[: i + 1]).groupby("symbol")["ts"].max().rename("newest"))
-            if name == "direct_writes":
+            if name == "direct_writes" or (name == "procedures" and i % 2):
                 _write_directly(url, part, rng.choice(["insert", "copy"]))
             else:
                 _load(url, part, self.tmp / f"{name}_{i}.csv")
-            run_cli("refresh", dsn=url)
+            if name == "procedures" and i:
+                _call_refresh(url)
+            else:
+                run_cli("refresh", dsn=url)
+            if name == "procedures" and not i:
+                run_cli("schedule", "install", dsn=url)
             steps.append(features(url))
-        return {"steps": steps, "newest": newest, "sizes": [len(p) for p in parts]}
+        return {
+            "steps": steps,
+            "newest": newest,
+            "sizes": [len(p) for p in parts],
+            "url": url,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +302,7 @@ def runs(
         if item.originalname == "test_refreshing_after_each_arrival_equals_a_full_build":
             wanted.add("reference")
     # the longest first, so that the two workers end together
-    order = ["late_rows", "direct_writes", "many_small", "reference", *CHUNKINGS]
+    order = ["late_rows", "direct_writes", "many_small", "reference", "procedures", *CHUNKINGS]
     runs = Runs(
         databases,
         tmp_path_factory.mktemp("chunking"),
@@ -316,7 +346,7 @@ def test_appending_never_changes_the_past(runs: Runs, model: str) -> None:
         assert not problems, _where("many_small", run) + "\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", ["late_rows", "direct_writes"])
+@pytest.mark.parametrize("name", ["late_rows", "direct_writes", "procedures"])
 @pytest.mark.parametrize("model", ["ofi", "flow", "volatility", *HEAVY])
 def test_late_rows_change_what_follows_them(runs: Runs, name: str, model: str) -> None:
     """The late arrivals changed features of snapshots that were already computed (so the
@@ -342,3 +372,19 @@ def test_the_sparse_symbol_carries_persistence_across_refreshes(runs: Runs) -> N
     events = runs.run("many_small")["steps"][-1]["ofi"]
     gbp = events[events["symbol"] == "GBPUSD"]
     assert (gbp["ofi_event"].fillna(0) != 0).mean() < 0.2
+
+
+def test_the_procedures_did_the_refreshes_without_dbt(runs: Runs) -> None:
+    """After `schedule install`, every later refresh of the "procedures" chunking was
+    `call features.refresh()`: each incremental model ran through its procedure, none failed."""
+    run = runs.run("procedures")
+    with psycopg.connect(run["url"]) as conn:
+        calls = conn.execute(
+            "select model, count(*) filter (where status = 'success'),"
+            " count(*) filter (where status <> 'success') from ops.refresh_runs"
+            " where via = 'procedure' group by model"
+        ).fetchall()
+    by_model = {model: (ok, bad) for model, ok, bad in calls}
+    arrivals_after_install = len(run["sizes"]) - 1
+    assert set(by_model) == {*MODELS, "refresh()"}
+    assert all(v == (arrivals_after_install, 0) for v in by_model.values()), by_model

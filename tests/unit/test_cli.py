@@ -106,9 +106,9 @@ def test_bad_port_setting_is_one_line() -> None:
     ],
 )  # fmt: skip
 def test_status_shows_the_database_without_its_password(url: str, shown: str) -> None:
-    from tickfeatures.status import without_password
+    from tickfeatures.db import redact
 
-    assert without_password(url) == shown
+    assert redact(url) == shown
 
 
 def test_status_of_an_unreachable_database_is_one_line() -> None:
