@@ -54,3 +54,4 @@ bench: install db-start
 	@$(BIN)/python bench/bench_load.py
 	@$(BIN)/python bench/bench_l2.py
 	@$(BIN)/python bench/bench_heavy.py
+	@$(BIN)/python bench/bench_schedule.py

@@ -126,6 +126,29 @@ where
         )
     );
 
+-- A refresh reads only the symbols with entries. Rows written without the loader before this
+-- migration have none: every symbol's newest snapshot becomes an entry, so that each model
+-- takes every symbol up from its own newest row, as it did before.
+with recursive symbols as (
+    (select first_row.symbol from market.l2_snapshots as first_row order by first_row.symbol limit 1)
+    union all
+    select (
+        select next_row.symbol from market.l2_snapshots as next_row
+        where next_row.symbol > symbols.symbol
+        order by next_row.symbol limit 1
+    )
+    from symbols
+    where symbols.symbol is not null
+)
+insert into ops.invalidations (kind, symbol, min_ts, max_ts, rows)
+select 'l2', symbols.symbol, newest.ts, newest.ts, 0
+from symbols
+cross join lateral (
+    select max(snapshot.ts) as ts from market.l2_snapshots as snapshot
+    where snapshot.symbol = symbols.symbol
+) as newest
+where symbols.symbol is not null and exists (select from ops.refresh_runs);
+
 insert into ops.refresh_state (model, kind, seen)
 select models.model, 'l2', pg_current_snapshot()
 from (select distinct runs.model from ops.refresh_runs as runs) as models;

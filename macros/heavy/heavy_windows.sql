@@ -10,7 +10,8 @@
     Incremental run: per symbol, stamps from the earlier of the first stamp after the newest
     row already in the model and the earliest snapshot of any write this model has not
     processed (pre-hook refresh_begin(..., after='mid_bars_1s') lists only writes the bars
-    already include). An earlier stamp's window ends before that snapshot, so it is unchanged.
+    already include), for the symbols with such writes only. An earlier stamp's window ends
+    before that snapshot, so it is unchanged.
 -#}
 {% macro heavy_windows(bars, window=none, stride=none) -%}
     {%- set window = window or var('heavy_window') -%}
@@ -21,6 +22,22 @@
     {%- if stride is not number or stride < 1 -%}
         {{ exceptions.raise_compiler_error("heavy_stride_seconds must be a positive integer, got '" ~ stride ~ "'") }}
     {%- endif -%}
+    {%- if is_incremental() %}
+    -- the symbols with writes this model has not processed; the others have nothing new
+    with scope as materialized (
+        select
+            pending.symbol,
+            least(
+                pending.min_ts,
+                coalesce(
+                    (select max(done.ts) from {{ this }} as done where done.symbol = pending.symbol)
+                    + interval '1 microsecond',
+                    '-infinity'::timestamptz
+                )
+            ) as from_ts
+        from {{ _pending_relation(this) }} as pending
+    ),
+    {%- else %}
     with recursive symbols as (
         {{ distinct_symbols(bars) }}
     ),
@@ -28,24 +45,11 @@
     scope as materialized (
         select
             symbols.symbol,
-            {%- if is_incremental() %}
-            least(
-                (
-                    select min(pending.min_ts) from {{ _pending_relation(this) }} as pending
-                    where pending.symbol = symbols.symbol
-                ),
-                coalesce(
-                    (select max(done.ts) from {{ this }} as done where done.symbol = symbols.symbol)
-                    + interval '1 microsecond',
-                    '-infinity'::timestamptz
-                )
-            ) as from_ts
-            {%- else %}
             '-infinity'::timestamptz as from_ts
-            {%- endif %}
         from symbols
         where symbols.symbol is not null
     ),
+    {%- endif %}
 
     stamps as (
         select

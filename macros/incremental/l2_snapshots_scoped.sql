@@ -13,7 +13,7 @@
     start earlier still (e.g. to the 101st earlier non-zero event). A forward-looking model
     passes `lookahead` (an interval): rows up to that much before `from_ts` are rewritten
     too, since the new rows complete their horizons.
-    Symbols come from a loose index scan of the raw table.
+    Only the symbols with writes the model has not processed are read.
 -#}
 {% macro l2_snapshots_scoped(warmup_rows=0, warmup='0 seconds', extra_read_from=none, lookahead=none) -%}
     {%- if warmup_rows is not number or warmup_rows < 0 -%}
@@ -21,22 +21,16 @@
     {%- endif -%}
     {%- set raw = source('market', 'l2_snapshots') -%}
     {%- if is_incremental() %}
-    with recursive symbols as (
-        {{ distinct_symbols(raw) }}
-    ),
-
-    bounds as materialized (
+    -- only the symbols something was written to since this model's last run: every write
+    -- is logged (refresh_begin), so the others have nothing new
+    with bounds as materialized (
         select
-            symbols.symbol,
+            pending.symbol,
             (
-                select max(done.ts) from {{ this }} as done where done.symbol = symbols.symbol
+                select max(done.ts) from {{ this }} as done where done.symbol = pending.symbol
             ) as done_until,
-            (
-                select min(pending.min_ts) from {{ _pending_relation(this) }} as pending
-                where pending.symbol = symbols.symbol
-            ) as late_from
-        from symbols
-        where symbols.symbol is not null
+            pending.min_ts as late_from
+        from {{ _pending_relation(this) }} as pending
     ),
 
     scope as materialized (

@@ -49,16 +49,18 @@ def _order(models: dict[str, list[str]]) -> list[str]:
     return done
 
 
-def install(say: Callable[[str], None] = print) -> list[str]:
-    """Bring the database up to date, compile the procedures and order them."""
-    refresh(say=say)
+def install(select: list[str] | None = None, say: Callable[[str], None] = print) -> list[str]:
+    """Bring the database up to date, compile the procedures and order them. `select` (dbt
+    selectors) limits both to some models (the bench leaves the heavy families out)."""
+    refresh(select=select, say=say)
     with db.connect(autocommit=True) as conn:
         since = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
+    incremental = "config.materialized:incremental"
     result = run_dbt(
         [
             "run",
             "--select",
-            "config.materialized:incremental",
+            *([f"{s},{incremental}" for s in select] if select else [incremental]),
             "--vars",
             json.dumps({"tf_compile_procedures": True}),
             "--threads",
@@ -72,8 +74,8 @@ def install(say: Callable[[str], None] = print) -> list[str]:
     with db.connect() as conn:
         # models that are no longer incremental models of the project
         for (procedure,) in conn.execute(
-            "delete from ops.refresh_procedures where installed_at < %s returning procedure",
-            (since,),
+            "delete from ops.refresh_procedures where installed_at < %s and %s returning procedure",
+            (since, select is None),
         ).fetchall():
             conn.execute(sql.SQL("drop procedure if exists {}()").format(sql.SQL(procedure)))
         reads = dict(conn.execute("select model, depends_on from ops.refresh_procedures"))
