@@ -307,6 +307,18 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return schedule.status(say=_say)
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from tickfeatures import registry
+
+    if args.action == "list":
+        if args.name:
+            raise TickfeaturesError("features list takes no name (use --family F)")
+        return registry.list_features(args.family, say=_say)
+    if not args.name:
+        raise TickfeaturesError("features show needs a feature name, e.g. ofi_10s")
+    return registry.show_feature(args.name, say=_say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tickfeatures.dbt import run_dbt
 
@@ -527,6 +539,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["install", "every", "off", "status"])
     p.add_argument("interval", nargs="*", help="for `every`: 10s, 1m, 5m, 2h, or a cron expression")
     p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser(
+        "features",
+        help="the feature registry: list [--family F] | show NAME",
+        description="list: every feature of features.feature_catalog with its family, version "
+        "and unit; show NAME: its definition, unit, window, version history, lineage and "
+        "calculation times.",
+    )
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("name", nargs="?", help="for `show`: the feature, e.g. ofi_10s")
+    p.add_argument("--family", help="for `list`: one family, e.g. ofi")
+    p.set_defaults(func=cmd_features)
 
     p = sub.add_parser(
         "demo",
