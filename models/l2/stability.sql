@@ -132,17 +132,29 @@ anchors as (
     where anchor_ts is not null
 ),
 
+-- one index lookup per symbol: as a join, the planner hashed the whole model instead
 anchor_values as (
     select
-        done.symbol,
+        anchors.symbol,
         done.bid_life,
         done.ask_life,
         done.quote_life,
         done.bid_quote_lifetime,
         done.ask_quote_lifetime,
         done.quote_lifetime
-    from {{ this }} as done
-    inner join anchors on done.symbol = anchors.symbol and done.ts = anchors.anchor_ts
+    from anchors
+    cross join lateral (
+        select
+            stored.bid_life,
+            stored.ask_life,
+            stored.quote_life,
+            stored.bid_quote_lifetime,
+            stored.ask_quote_lifetime,
+            stored.quote_lifetime
+        from {{ this }} as stored
+        where stored.symbol = anchors.symbol and stored.ts = anchors.anchor_ts
+        limit 1
+    ) as done
 ),
 {%- endif %}
 

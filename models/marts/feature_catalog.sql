@@ -45,6 +45,10 @@ catalog as (
     )
 ),
 
+models as (
+    select distinct catalog.model from catalog
+),
+
 -- each model's last successful run and its mean over the last 100 (index scans of
 -- ops.refresh_runs by model)
 runs as (
@@ -53,7 +57,7 @@ runs as (
         last_run.finished_at as last_refreshed,
         last_run.duration_ms as last_duration_ms,
         recent.mean_duration_ms
-    from (select distinct catalog.model from catalog) as models
+    from models
     left join lateral (
         select
             refreshes.finished_at,
@@ -63,7 +67,7 @@ runs as (
         order by refreshes.run_id desc
         limit 1
     ) as last_run on true
-    left join lateral (
+    left join lateral (  -- noqa: ST05
         select avg(latest.duration_ms) as mean_duration_ms
         from (
             select refreshes.duration_ms
@@ -85,7 +89,7 @@ final as (
         catalog.feature_window::text as "window",  -- noqa: RF04
         catalog.version::text as version,  -- noqa: RF04
         versions.first_seen as changed_at,
-        catalog.upstream::text [] as upstream,
+        catalog.upstream::text[] as upstream,
         runs.last_refreshed,
         runs.last_duration_ms,
         runs.mean_duration_ms::double precision as mean_duration_ms,

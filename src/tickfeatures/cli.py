@@ -382,6 +382,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say(" | ".join(heavy_names))
     for row in heavy_rows:
         _say(" | ".join(_fmt(v) for v in row))
+    from tickfeatures import schedule
+
+    _say("\nRefresh inside the database (`call features.refresh()`, on a pg_cron schedule):")
+    schedule.install(refresh_first=False, say=_say)
+    schedule.status(say=_say)
     _say(f'\nQuery them yourself: psql "$({Path(sys.argv[0]).name} db url)"')
     return 0
 

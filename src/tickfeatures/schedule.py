@@ -49,10 +49,16 @@ def _order(models: dict[str, list[str]]) -> list[str]:
     return done
 
 
-def install(select: list[str] | None = None, say: Callable[[str], None] = print) -> list[str]:
-    """Bring the database up to date, compile the procedures and order them. `select` (dbt
-    selectors) limits both to some models (the bench leaves the heavy families out)."""
-    refresh(select=select, say=say)
+def install(
+    select: list[str] | None = None,
+    refresh_first: bool = True,
+    say: Callable[[str], None] = print,
+) -> list[str]:
+    """Bring the database up to date (unless the caller just did), compile the procedures and
+    order them. `select` (dbt selectors) limits both to some models (the bench leaves the
+    heavy families out)."""
+    if refresh_first:
+        refresh(select=select, say=say)
     with db.connect(autocommit=True) as conn:
         since = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
     incremental = "config.materialized:incremental"
