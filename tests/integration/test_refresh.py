@@ -28,7 +28,7 @@ def readme_relations() -> set[tuple[str, str]]:
     named = {
         (m[1], m[2])
         for m in re.finditer(
-            r"(?<![\w./-])(features|quality|reference|staging|market|ops|udf)\.([a-z_0-9]+)",
+            r"(?<![\w./-])(features|quality|reference|staging|market|ops|udf)\.([a-z_0-9]+)(?![\w<])",
             README,
         )
         if m[2] not in FILE_EXTENSIONS
