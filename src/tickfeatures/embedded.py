@@ -478,9 +478,11 @@ class Cluster:
         self._update_pg_cron(port)
 
     def _update_pg_cron(self, port: int) -> None:
-        """Bring the pg_cron extension of the cron database up to the version the server
-        loaded (`make install` replaces bookworm's 1.4.2 with a build of 1.6)."""
+        """Create the pg_cron extension in the cron database (cron.database_name, the
+        project's database) and bring it up to the version the server loaded (`make install`
+        replaces bookworm's 1.4.2 with a build of 1.6)."""
         with self._admin(port, config.DATABASE) as conn:
+            conn.execute("create extension if not exists pg_cron")
             row = conn.execute(
                 "select e.extversion, a.default_version from pg_extension as e"
                 " join pg_available_extensions as a on a.name = e.extname"

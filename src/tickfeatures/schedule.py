@@ -153,13 +153,19 @@ def cron(conn: psycopg.Connection) -> Cron:
     params = {k: v for k, v in params.items() if v is not None}
     url = make_conninfo("", **{**params, "dbname": cron_database})
     with db.connect(url, autocommit=True) as cron_conn:
+        try:
+            cron_conn.execute("create extension if not exists pg_cron")
+        except psycopg.errors.InsufficientPrivilege:
+            raise TickfeaturesError(
+                f"the pg_cron extension is not created in {cron_database} (cron.database_name)"
+                " and this role may not create it: ask a superuser for `create extension"
+                " pg_cron` there"
+            ) from None
         version = cron_conn.execute(
             "select extversion from pg_extension where extname = 'pg_cron'"
         ).fetchone()
     if not version:
-        raise TickfeaturesError(
-            f"the pg_cron extension is not created in {cron_database} (cron.database_name)"
-        )
+        raise TickfeaturesError(f"the pg_cron extension could not be created in {cron_database}")
     return Cron(str(database), str(cron_database), url, version[0])
 
 
