@@ -4,12 +4,13 @@
 {%- set level_flow_abs_sum -%}
     {%- for m in ratio_levels %}{{ ' + ' if not loop.first }}abs(windowed.mlofi_{{ m }}){% endfor -%}
 {%- endset -%}
-{#- EMA of span N forgets at (1 - 2/(N+1))^rows: 6,400 rows bring span 300's below 1e-18. -#}
 with
 
+-- 300 rows: the longest row window (flow_imbalance_300) of the first new row; the EMAs
+-- continue from their stored state (flow_ewm_state), which needs no warm-up
 snapshots as (
     {{ l2_snapshots_scoped(
-        warmup_rows=6400,
+        warmup_rows=300,
         extra_read_from="(select nonzero.ts from " ~ ref('ofi') ~ " as nonzero"
             ~ " where nonzero.symbol = scope.symbol and nonzero.ts < scope.from_ts"
             ~ " and nonzero.ofi_event <> 0 order by nonzero.ts desc limit 1 offset 101)"
@@ -44,13 +45,34 @@ running as (
         {{ running_sum('abs(e_n)') }} as running_abs_e,
         {{ running_count('e_1') }} as running_levels_n,
         {%- for m in ratio_levels %}
-        {{ running_sum('e_' ~ m) }} as running_e_{{ m }},
+        {{ running_sum('e_' ~ m) }} as running_e_{{ m }}{{ ',' if not loop.last }}
         {%- endfor %}
-        udf.ewm_means(
-            array[{% for n in windows %}e_n, {% endfor %}{% for n in windows %}abs(e_n){{ ', ' if not loop.last }}{% endfor %}],
-            array[{% for n in windows * 2 %}2.0 / {{ n + 1 }}{{ ', ' if not loop.last }}{% endfor %}]::double precision[]
-        ) {{ _symbol_window('rows between unbounded preceding and current row') }} as emas
     from events
+),
+
+-- the EMAs of the rows written (T13), each symbol's range read by index
+emas as (
+    {%- if is_incremental() %}
+    select stored.*
+    from (
+        select symbol, min(ts) as from_ts from events where in_output group by symbol
+    ) as output_start
+    cross join lateral (
+        select
+            ema.symbol,
+            ema.ts,
+            ema.ewm_state
+        from {{ ref('flow_ewm_state') }} as ema
+        where ema.symbol = output_start.symbol and ema.ts >= output_start.from_ts
+        offset 0
+    ) as stored
+    {%- else %}
+    select
+        ema.symbol,
+        ema.ts,
+        ema.ewm_state
+    from {{ ref('flow_ewm_state') }} as ema
+    {%- endif %}
 ),
 
 -- T14: persistence over the sequence of non-zero e_n only
@@ -83,10 +105,6 @@ windowed as (
         case when {{ rows_window_full('running.running_n', n) }} then
             {{ safe_divide(rows_window_sum('running.running_e', n), rows_window_sum('running.running_abs_e', n)) }}
         end as flow_imbalance_{{ n }},
-        {%- endfor %}
-        {%- for n in windows %}
-        {{ safe_divide('running.emas[' ~ loop.index ~ ']', 'running.emas[' ~ (loop.index + windows | length) ~ ']') }}
-            as flow_imbalance_ema_{{ n }},
         {%- endfor %}
         -- MLOFI^m over the last 100 rows (B4), NULL until 100 rows with a previous snapshot exist
         {%- for m in ratio_levels %}
@@ -127,20 +145,24 @@ persisted as (
 
 final as (
     select
-        symbol,
-        ts,
+        persisted.symbol,
+        persisted.ts,
         {%- for n in windows %}
-        flow_imbalance_{{ n }},
+        persisted.flow_imbalance_{{ n }},
         {%- endfor %}
         {%- for n in windows %}
-        flow_imbalance_ema_{{ n }},
+        {{ safe_divide('emas.ewm_state[' ~ loop.index ~ ']', 'emas.ewm_state[' ~ (loop.index + windows | length) ~ ']') }}
+            as flow_imbalance_ema_{{ n }},
         {%- endfor %}
         {%- for k in ratio_levels %}
-        level_{{ k }}_flow_ratio,
+        persisted.level_{{ k }}_flow_ratio,
         {%- endfor %}
-        flow_persistence
+        persisted.flow_persistence
     from persisted
-    where in_output
+    -- a row flow_ewm_state has not computed yet (written after its run began) waits for the
+    -- next refresh: flow takes only the writes flow_ewm_state has processed (refresh_after)
+    inner join emas on persisted.symbol = emas.symbol and persisted.ts = emas.ts
+    where persisted.in_output
 )
 
 select * from final

@@ -78,7 +78,7 @@ def test_every_feature_has_a_version_lineage_and_calculation_times(registry: dic
         assert upstream, name
         if model != "heavy_features":  # a view: as current as the models under it
             assert refreshed is not None and last > 0 and mean > 0, name
-    assert before["flow_persistence"][2] == ["market.l2_snapshots", "ofi"]
+    assert before["flow_persistence"][2] == ["flow_ewm_state", "market.l2_snapshots", "ofi"]
     assert before["hht_trend_slope"][2] == ["mid_bars_1s"]
 
 
