@@ -244,3 +244,52 @@ def test_every_write_is_logged_whatever_wrote_it(fresh_db: str, tmp_path_factory
     assert touched[3] > 50
     run_cli("refresh", dsn=url)
     assert log() == []
+
+
+def test_flow_never_runs_ahead_of_the_state_it_continues_from(
+    built: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """flow continues its EMAs from features.flow_ewm_state: refreshed alone, or after rows
+    arrived between the two models' runs (as within one `call features.refresh()` under a
+    live feed), it writes only the rows that have a state, never NULL EMAs, and takes up
+    the rest once that model has them."""
+    url = built["url"]
+    tmp = tmp_path_factory.mktemp("ahead")
+    files = []
+    for i, start in enumerate(["2026-01-05T09:08:00+00:00", "2026-01-05T09:09:00+00:00"]):
+        path = tmp / f"minute{i}.csv.gz"
+        run_cli(
+            "generate", "l2", "--out", str(path), "--minutes", "1", "--seed", str(30 + i),
+            "--start", start,
+        )  # fmt: skip
+        files.append(path)
+
+    def newest() -> dict[str, object]:
+        with psycopg.connect(url) as conn:
+            return {
+                table: conn.execute(f"select max(ts) from {table}").fetchone()[0]  # type: ignore[index]
+                for table in ("market.l2_snapshots", "features.flow_ewm_state", "features.flow")
+            }
+
+    before = newest()
+    run_cli("load", "l2", str(files[0]), dsn=url)
+    run_cli("refresh", "--select", "flow", dsn=url)  # its state is not refreshed
+    assert newest()["features.flow"] == before["features.flow"]
+
+    run_cli("refresh", "--select", "flow_ewm_state", dsn=url)
+    run_cli("load", "l2", str(files[1]), dsn=url)  # after the state's run, before flow's
+    run_cli("refresh", "--select", "flow", dsn=url)
+    now = newest()
+    assert now["features.flow"] == now["features.flow_ewm_state"] < now["market.l2_snapshots"]
+
+    run_cli("refresh", dsn=url)
+    snapshots, rows, without = snapshot_keys_without_features(url)
+    assert (rows, without) == (snapshots, 0)
+    with psycopg.connect(url) as conn:
+        gaps = conn.execute(
+            "select count(*) from features.flow as f join features.flow_ewm_state as s"
+            " using (symbol, ts) where (f.flow_imbalance_ema_300 is null)"
+            " <> (s.ewm_state[4] is null or s.ewm_state[8] is null or s.ewm_state[8] = 0)"
+        ).fetchone()[0]  # type: ignore[index]
+        assert gaps == 0
+        assert newest()["features.flow"] == newest()["market.l2_snapshots"]
