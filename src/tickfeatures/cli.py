@@ -103,7 +103,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     specs = generate.load_symbols(config.project_root() / "seeds" / "symbols.csv")
     default = ["EURUSD", "GBPUSD"] if args.kind == "l2" else ["EURUSD", "GBPUSD", "USDJPY"]
     names = args.symbols.split(",") if args.symbols else default
-    symbols = generate.resolve_symbols([n.strip() for n in names if n.strip()], specs)
+    if args.pairs is not None:
+        if args.pairs < 1:
+            raise TickfeaturesError(f"--pairs must be at least 1, got {args.pairs}")
+        symbols = generate.fx_pairs(args.pairs, specs)
+    else:
+        symbols = generate.resolve_symbols([n.strip() for n in names if n.strip()], specs)
     start = _parse_time(args.start)
     if args.kind == "l2":
         rows = generate.generate_l2(symbols, start, timedelta(minutes=args.minutes), seed=args.seed)
@@ -437,9 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Seeded sample L2 snapshots or M1 bars, as CSV or loaded.",
     )
     p.add_argument("kind", choices=["l2", "bars"])
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--symbols",
         help="comma-separated (default: EURUSD,GBPUSD for l2; EURUSD,GBPUSD,USDJPY for bars)",
+    )
+    which.add_argument(
+        "--pairs",
+        type=int,
+        help="the first N of the 28 major FX pairs (EURUSD, GBPUSD, ..., CHFJPY), then FX029...",
     )
     p.add_argument("--start", default="2026-01-05T09:00:00+00:00", help="ISO-8601 start (UTC)")
     p.add_argument("--minutes", type=float, default=30.0, help="l2: minutes of snapshots")

@@ -18,7 +18,10 @@ L2 snapshots (rows in :data:`tickfeatures.schema.L2_COLUMNS` order):
   duplicates of the previous row, half a different book).
 
 M1 bars (rows in :data:`tickfeatures.schema.BAR_COLUMNS` order) follow the FX trading week: no
-bars from Friday 22:00 UTC to Sunday 22:00 UTC.
+bars from Friday 22:00 UTC to Sunday 22:00 UTC, and an intraday activity profile (busy London
+and New York, quiet around the 21:00-22:00 roll) that scales each minute's volatility, volume
+and tick count up and its average spread down. Each bar has an average spread (price units, a
+tenth of a tick's precision) and a tick count of at least 1.
 
 Prices are computed from integer tick counts and are exactly the float nearest to
 ``k * tick_size`` written with the tick's decimals, so CSV output shows e.g. ``1.08512``.
@@ -49,6 +52,7 @@ __all__ = [
     "DEFAULT_TICK_SIZE",
     "SymbolSpec",
     "default_spec",
+    "fx_pairs",
     "generate_bars",
     "generate_l2",
     "load_symbols",
@@ -94,6 +98,9 @@ _WEEK_CLOSE_MINUTE = 4 * _DAY_MINUTES + 22 * 60  # Friday 22:00, minutes since M
 _WEEK_OPEN_MINUTE = 6 * _DAY_MINUTES + 22 * 60  # Sunday 22:00
 _BAR_VOLUME_MEDIAN = 90.0
 _BAR_VOLUME_SIGMA = 0.5
+_BAR_TICKS_MEDIAN = 60.0  # price updates a minute at an ordinary hour
+_BAR_SPREAD_TICKS = 8.0  # average spread at an ordinary hour, in ticks (0.8 pip for EURUSD)
+_BAR_SPREAD_SIGMA = 0.25
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -135,6 +142,25 @@ _KNOWN_START_PRICES: dict[str, float] = {
     "USDJPY": 150.0,
     "EURJPY": 162.0,
     "GBPJPY": 190.0,
+    "EURGBP": 0.85,
+    "EURAUD": 1.65,
+    "EURNZD": 1.80,
+    "EURCAD": 1.47,
+    "EURCHF": 0.95,
+    "GBPAUD": 1.93,
+    "GBPNZD": 2.12,
+    "GBPCAD": 1.73,
+    "GBPCHF": 1.12,
+    "AUDNZD": 1.09,
+    "AUDCAD": 0.89,
+    "AUDCHF": 0.58,
+    "AUDJPY": 99.0,
+    "NZDCAD": 0.82,
+    "NZDCHF": 0.53,
+    "NZDJPY": 90.0,
+    "CADCHF": 0.65,
+    "CADJPY": 110.0,
+    "CHFJPY": 170.0,
     "BTCUSD": 60_000.0,
     "ETHUSD": 3_000.0,
 }
@@ -163,6 +189,30 @@ def load_symbols(path: Path | str) -> dict[str, SymbolSpec]:
 def default_spec(symbol: str) -> SymbolSpec:
     """Spec used for a symbol that is not in the reference data."""
     return SymbolSpec(symbol, DEFAULT_TICK_SIZE, DEFAULT_IMPACT_ORDER_SIZE, DEFAULT_ASSET_CLASS)
+
+
+# The 28 pairs of the eight major currencies (the old system's universe, seeds/004_*), the
+# most traded first.
+FX_PAIRS: tuple[str, ...] = (
+    *("EURUSD", "GBPUSD", "AUDUSD", "NZDUSD", "USDCAD", "USDCHF", "USDJPY"),
+    *("EURGBP", "EURAUD", "EURNZD", "EURCAD", "EURCHF", "EURJPY"),
+    *("GBPAUD", "GBPNZD", "GBPCAD", "GBPCHF", "GBPJPY"),
+    *("AUDNZD", "AUDCAD", "AUDCHF", "AUDJPY", "NZDCAD", "NZDCHF", "NZDJPY"),
+    *("CADCHF", "CADJPY", "CHFJPY"),
+)
+
+
+def fx_pairs(n: int, known: dict[str, SymbolSpec]) -> list[SymbolSpec]:
+    """The first ``n`` of :data:`FX_PAIRS` (then ``FX029``, ``FX030``, ... priced like a
+    dollar pair): the reference data's spec where it has one, else an FX spec with a tick of
+    0.001 for yen pairs and 0.00001 for the others."""
+    if n < 1:
+        raise ValueError(f"the number of pairs must be at least 1, got {n}")
+    names = [*FX_PAIRS[:n], *(f"FX{i:03d}" for i in range(len(FX_PAIRS) + 1, n + 1))]
+    return [
+        known.get(name) or SymbolSpec(name, 0.001 if name.endswith("JPY") else 0.00001, 5.0, "fx")
+        for name in names
+    ]
 
 
 def resolve_symbols(names: Iterable[str], known: dict[str, SymbolSpec]) -> list[SymbolSpec]:
@@ -445,12 +495,22 @@ def _bars_symbol(spec: SymbolSpec, first_min: int, end_min: int, seed: int) -> I
 
     for block_start in range(first_min, end_min, n):
         minutes = np.arange(block_start, block_start + n, dtype=np.int64)
-        body = np.rint(rng.normal(0.0, sigma, n)).astype(np.int64)
+        body_draw = rng.normal(0.0, sigma, n)
         small_gap = np.rint(rng.normal(0.0, 0.3, n)).astype(np.int64)
         weekend_gap = np.rint(rng.normal(0.0, 2.0 * sigma, n)).astype(np.int64)
-        wick_up = np.floor(rng.exponential(0.5 * sigma, n)).astype(np.int64)
-        wick_down = np.floor(rng.exponential(0.5 * sigma, n)).astype(np.int64)
+        wick_up_draw = rng.exponential(0.5 * sigma, n)
+        wick_down_draw = rng.exponential(0.5 * sigma, n)
         volume = rng.lognormal(math.log(_BAR_VOLUME_MEDIAN), _BAR_VOLUME_SIGMA, n)
+        activity = _volume_factor(minutes)
+        # busy minutes move more, trade more and quote tighter
+        calm = np.sqrt(activity)
+        body = np.rint(body_draw * calm).astype(np.int64)
+        wick_up = np.floor(wick_up_draw * calm).astype(np.int64)
+        wick_down = np.floor(wick_down_draw * calm).astype(np.int64)
+        ticks = np.maximum(
+            1, rng.poisson(_BAR_TICKS_MEDIAN * activity * np.sqrt(volume / _BAR_VOLUME_MEDIAN))
+        )
+        spread_ticks = _BAR_SPREAD_TICKS / calm * rng.lognormal(0.0, _BAR_SPREAD_SIGMA, n)
 
         keep = _fx_market_open(minutes) & (minutes < end_min)
         minutes = minutes[keep]
@@ -458,6 +518,7 @@ def _bars_symbol(spec: SymbolSpec, first_min: int, end_min: int, seed: int) -> I
             continue
         body, small_gap, weekend_gap = body[keep], small_gap[keep], weekend_gap[keep]
         wick_up, wick_down, volume = wick_up[keep], wick_down[keep], volume[keep]
+        ticks, spread_ticks, activity = ticks[keep], spread_ticks[keep], activity[keep]
 
         previous = np.empty_like(minutes)
         previous[1:] = minutes[:-1]
@@ -477,9 +538,16 @@ def _bars_symbol(spec: SymbolSpec, first_min: int, end_min: int, seed: int) -> I
         floor = _MIN_BID_TICKS
         ohlc = [np.maximum(a, floor) for a in (opens, highs, lows, closes)]
         prices = [_prices(a, tick_units, decimals).tolist() for a in ohlc]
-        volumes = np.maximum(1.0, np.rint(volume * _volume_factor(minutes))).tolist()
+        volumes = np.maximum(1.0, np.rint(volume * activity)).tolist()
+        spreads = np.round(spread_ticks * spec.tick_size, decimals + 1).tolist()
         yield from zip(
-            repeat(symbol), _datetimes(minutes * _MINUTE_US), *prices, volumes, strict=False
+            repeat(symbol),
+            _datetimes(minutes * _MINUTE_US),
+            *prices,
+            volumes,
+            spreads,
+            ticks.tolist(),
+            strict=False,
         )
 
 
@@ -490,7 +558,8 @@ def generate_bars(
 
     ``ts`` is the bar's open time (UTC, whole minutes) in ``[start, end)``; the first bar is at
     ``start`` rounded up to the minute. No bars from Friday 22:00 to Sunday 22:00 UTC. Volumes
-    are positive integer-valued floats.
+    are positive integer-valued floats, spreads positive floats in price units, ticks positive
+    ints.
     """
     start_us, end_us = _utc_us(start), _utc_us(end)
     first_min = -(-start_us // _MINUTE_US)

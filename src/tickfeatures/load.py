@@ -46,6 +46,9 @@ BAD_TS = "unparseable timestamp"
 NON_NUMERIC = "non-numeric field"
 MALFORMED_LEVEL = "malformed level"
 NEGATIVE_SIZE = "negative size"
+NEGATIVE_SPREAD = "negative spread"
+NEGATIVE_TICKS = "negative ticks"
+FRACTIONAL_TICKS = "fractional ticks"
 NON_POSITIVE_PRICE = "non-positive price"
 DUP_IN_FILE = "conflicting duplicate of (symbol, ts) in the file"
 DUP_EXISTING = "conflicting duplicate of an existing (symbol, ts)"
@@ -60,6 +63,12 @@ class TableSpec:
     columns: tuple[str, ...]
     price_columns: tuple[str, ...]
     size_columns: tuple[str, ...]
+    # columns a file may leave out (loaded as NULL)
+    optional_columns: tuple[str, ...] = ()
+    # other columns that may not be negative, with the reason a negative value gets
+    non_negative: tuple[tuple[str, str], ...] = ()
+    # integer columns: a fractional value gets the reason; written as int4
+    integer_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -80,6 +89,9 @@ SPECS = {
         columns=schema.BAR_COLUMNS,
         price_columns=("open", "high", "low", "close"),
         size_columns=("volume",),
+        optional_columns=schema.BAR_OPTIONAL_COLUMNS,
+        non_negative=(("spread", NEGATIVE_SPREAD), ("ticks", NEGATIVE_TICKS)),
+        integer_columns=(("ticks", FRACTIONAL_TICKS),),
     ),
 }
 
@@ -430,6 +442,8 @@ class Loader:
         self.crossed = 0
         self.locked = 0
         self.ranges: dict[int, list[int]] = {}  # symbol id -> [min_ts, max_ts, rows]
+        integers = {name for name, _ in spec.integer_columns}
+        self.integer_mask = np.array([c in integers for c in spec.value_columns])
 
     # -- reader thread ----------------------------------------------------------------------
 
@@ -502,6 +516,9 @@ class Loader:
         nonpositive_col = np.full(n, -1)
         sizes, prices = set(spec.size_columns), set(spec.price_columns)
         for j, name in enumerate(spec.value_columns):
+            if name not in cols:  # an optional column the file does not have
+                values[:, j], nulls[:, j] = np.nan, True
+                continue
             col, col_nulls, col_bad = numbers(cols[name])
             values[:, j], nulls[:, j] = col, col_nulls
             # the first offending column of each row, for the detail
@@ -535,6 +552,25 @@ class Loader:
                 )
         flag(negative_col >= 0, NEGATIVE_SIZE, describe(negative_col, raw=False))
         flag(nonpositive_col >= 0, NON_POSITIVE_PRICE, describe(nonpositive_col, raw=False))
+        for name, why in spec.non_negative:
+            j = spec.value_columns.index(name)
+            with np.errstate(invalid="ignore"):
+                flag(
+                    values[:, j] < 0,
+                    why,
+                    lambda rows, j=j, name=name: [f"{name} = {values[r, j]:g}" for r in rows],
+                )
+        for name, why in spec.integer_columns:
+            j = spec.value_columns.index(name)
+            with np.errstate(invalid="ignore"):
+                fractional = ~nulls[:, j] & (np.floor(values[:, j]) != values[:, j])
+                # int4: a larger count is as wrong as a fraction
+                fractional |= ~nulls[:, j] & (np.abs(values[:, j]) > 2**31 - 1)
+            flag(
+                fractional,
+                why,
+                lambda rows, j=j, name=name: [f"{name} = {values[r, j]:g}" for r in rows],
+            )
 
         # Duplicates within the batch: the first valid occurrence of a (symbol, ts) wins.
         ok = np.flatnonzero(reason == None)  # noqa: E711
@@ -605,7 +641,9 @@ class Loader:
     ) -> list[memoryview]:
         # (symbol, ts) order: consecutive inserts land on the same index pages.
         rows = rows[np.lexsort((ts_us[rows], symbol_ids[rows]))]
-        return pgcopy.encode_rows(symbol_ids, self.symbol_bytes, ts_us, values, nulls, rows)
+        return pgcopy.encode_rows(
+            symbol_ids, self.symbol_bytes, ts_us, values, nulls, rows, self.integer_mask
+        )
 
     # -- main thread ------------------------------------------------------------------------
 
@@ -839,7 +877,9 @@ class _Pipeline:
         self.error: BaseException | None = None
         self.fmt: str | None = None
         try:
-            self.fmt, self.reader = readers.open_reader(path, spec.columns, mapping)
+            self.fmt, self.reader = readers.open_reader(
+                path, spec.columns, mapping, optional=spec.optional_columns
+            )
         except Exception as exc:
             self.error = exc
             return

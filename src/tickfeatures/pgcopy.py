@@ -27,6 +27,7 @@ def encode_rows(
     values: np.ndarray,
     nulls: np.ndarray,
     rows: np.ndarray | None = None,
+    integers: np.ndarray | None = None,
 ) -> list[memoryview]:
     """Rows (symbol text, ts timestamptz, values float8...) as binary COPY data, no header,
     in one buffer per layout group.
@@ -34,9 +35,11 @@ def encode_rows(
     symbol_codes index `symbols` (UTF-8 bytes); ts_us are microseconds since the Unix epoch;
     values is (n, k) float64 with `nulls` marking the NULL fields; `rows` picks and orders the
     rows to write (default: all). Rows keep their order within each layout group; groups
-    follow one another.
+    follow one another. `integers` (k booleans) marks the value columns written as int4
+    (whole values the caller has checked fit).
     """
     k = values.shape[1]
+    integers = np.zeros(k, dtype=bool) if integers is None else integers
     rows = np.arange(values.shape[0]) if rows is None else rows
     n = len(rows)
     if n == 0:
@@ -72,7 +75,7 @@ def encode_rows(
         for j in range(k):
             layout.append((f"l{j}", ">i4"))
             if not null_fields[j]:
-                layout.append((f"v{j}", ">f8"))
+                layout.append((f"v{j}", ">i4" if integers[j] else ">f8"))
         block = np.empty(len(rows), dtype=np.dtype(layout))
         block["count"] = k + 2
         block["slen"] = len(text)
@@ -83,6 +86,9 @@ def encode_rows(
         for j in range(k):
             if null_fields[j]:
                 block[f"l{j}"] = -1
+            elif integers[j]:
+                block[f"l{j}"] = 4
+                block[f"v{j}"] = values[rows, j].astype(np.int32)
             else:
                 block[f"l{j}"] = 8
                 block[f"v{j}"] = values[rows, j]

@@ -187,12 +187,18 @@ def _tokens(name: str) -> set[str]:
 
 
 def resolve_columns(
-    required: Sequence[str], header: Sequence[str], mapping: dict[str, str], name: str
+    required: Sequence[str],
+    header: Sequence[str],
+    mapping: dict[str, str],
+    name: str,
+    optional: Sequence[str] = (),
 ) -> dict[str, str]:
     """{canonical column: source column}. Raises one error naming what is missing.
 
     Order: the user's mapping; the exact name; the same name in another case; a known alias
-    (the seeds' `timestamp` and `pair`, `bid_px_1`, `ask_qty_3`, ...).
+    (the seeds' `timestamp` and `pair`, `bid_px_1`, `ask_qty_3`, ...). Columns of `optional`
+    are resolved the same way when the file has them; `required` lists them too (its order
+    is the table's) but their absence is no error.
     """
     unknown = [dst for dst in mapping.values() if dst not in required]
     if unknown:
@@ -213,7 +219,7 @@ def resolve_columns(
                 resolved[col] = src
                 used.add(src)
                 break
-    missing = [c for c in required if c not in resolved]
+    missing = [c for c in required if c not in resolved and c not in optional]
     if not missing:
         return resolved
     spare = [h for h in header if h not in used]
@@ -447,7 +453,12 @@ def _decode(raw: bytes, line: int, rejects: list[Reject]) -> str | None:
 
 class CsvReader:
     def __init__(
-        self, path: Path, compressed: bool, required: Sequence[str], mapping: dict[str, str]
+        self,
+        path: Path,
+        compressed: bool,
+        required: Sequence[str],
+        mapping: dict[str, str],
+        optional: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.ts_typed = True
@@ -467,7 +478,7 @@ class CsvReader:
         if not self.header:
             self.columns: dict[str, str] = {}
             return
-        self.columns = resolve_columns(required, self.header, mapping, path.name)
+        self.columns = resolve_columns(required, self.header, mapping, path.name, optional)
         dupes = {h for h in self.header if self.header.count(h) > 1}
         if dupes & set(self.columns.values()):
             raise TickfeaturesError(f"{path.name}: repeated header column(s) {sorted(dupes)}")
@@ -607,10 +618,16 @@ class JsonLinesReader:
     `[[price, size], ...]` (best first), or the wide column names."""
 
     def __init__(
-        self, path: Path, compressed: bool, required: Sequence[str], mapping: dict[str, str]
+        self,
+        path: Path,
+        compressed: bool,
+        required: Sequence[str],
+        mapping: dict[str, str],
+        optional: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.required = required
+        self.optional = optional
         self.mapping = mapping
         self.source = PrefetchSource(Source(path, compressed))
         self.columns: dict[str, str] | None = None
@@ -624,7 +641,9 @@ class JsonLinesReader:
             self.columns = resolve_columns(base, keys, self.mapping, self.path.name)
             self.sides = dict(zip(("bid", "ask"), side_keys, strict=True))
         else:
-            self.columns = resolve_columns(self.required, keys, self.mapping, self.path.name)
+            self.columns = resolve_columns(
+                self.required, keys, self.mapping, self.path.name, self.optional
+            )
         self.nested = nested
 
     def _objects_to_table(self, objects: list[dict]) -> pa.Table:
@@ -721,7 +740,13 @@ class JsonLinesReader:
 
 
 class ParquetReader:
-    def __init__(self, path: Path, required: Sequence[str], mapping: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        required: Sequence[str],
+        mapping: dict[str, str],
+        optional: Sequence[str] = (),
+    ) -> None:
         import pyarrow.parquet as pq
 
         self.path = path
@@ -733,7 +758,7 @@ class ParquetReader:
         names = self.file.schema_arrow.names
         self.nested = {"bids", "asks"} <= set(names)
         base = [c for c in required if c in ("symbol", "ts")] if self.nested else list(required)
-        self.columns = resolve_columns(base, names, mapping, path.name)
+        self.columns = resolve_columns(base, names, mapping, path.name, optional)
         self.done = 0
 
     @property
@@ -768,11 +793,13 @@ class ParquetReader:
 
 
 def open_reader(
-    path: Path, required: Sequence[str], mapping: dict[str, str]
+    path: Path, required: Sequence[str], mapping: dict[str, str], optional: Sequence[str] = ()
 ) -> tuple[str, CsvReader | JsonLinesReader | ParquetReader]:
+    """The reader of the file's format. `required` names every column of the table, in its
+    order; those of `optional` may be absent (the batches then have no such column)."""
     fmt, compressed = detect_format(path)
     if fmt == "parquet":
-        return fmt, ParquetReader(path, required, mapping)
+        return fmt, ParquetReader(path, required, mapping, optional)
     if fmt == "jsonl":
-        return fmt, JsonLinesReader(path, compressed, required, mapping)
-    return fmt, CsvReader(path, compressed, required, mapping)
+        return fmt, JsonLinesReader(path, compressed, required, mapping, optional)
+    return fmt, CsvReader(path, compressed, required, mapping, optional)

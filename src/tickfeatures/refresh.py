@@ -140,8 +140,7 @@ def project_checksum() -> str:
 def stale_procedures(conn: psycopg.Connection) -> str | None:
     """Why the installed refresh procedures no longer match the project, or None."""
     installed = conn.execute(
-        "select count(*), min(project_checksum), max(project_checksum)"
-        " from ops.refresh_procedures"
+        "select count(*), min(project_checksum), max(project_checksum) from ops.refresh_procedures"
     ).fetchone()
     if not installed or not installed[0]:
         return None

@@ -12,5 +12,9 @@ L2_LEVEL_COLUMNS: tuple[str, ...] = (
 )
 L2_COLUMNS: tuple[str, ...] = ("symbol", "ts", *L2_LEVEL_COLUMNS)
 
-BAR_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+BAR_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "spread", "ticks")
 BAR_COLUMNS: tuple[str, ...] = ("symbol", "ts", *BAR_VALUE_COLUMNS)
+# Columns a bar file may leave out: they load as NULL (migration 0020).
+BAR_OPTIONAL_COLUMNS: tuple[str, ...] = ("spread", "ticks")
+# Integer columns (binary COPY writes them as int4).
+INTEGER_COLUMNS: frozenset[str] = frozenset({"ticks"})

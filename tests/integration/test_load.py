@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import ROOT, TF, FreshDatabase, run_cli
-from tickfeatures import config
+from tickfeatures import config, generate
 from tickfeatures.schema import BAR_COLUMNS, L2_COLUMNS, L2_LEVEL_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -330,9 +330,9 @@ def test_bad_files(db: str, tmp_path: Path) -> None:
     bad_bytes = csv_bytes([l2_row("EURGBP", T0 + timedelta(seconds=1))]).split(b"\n", 1)[1]
     put(
         "latin1.csv",
-        good.encode() + bad_bytes.replace(b"EURGBP", b"EUR\xa3GBP") + b"\n".join(
-            csv_bytes([l2_row("EURGBP", T0 + timedelta(seconds=2))]).split(b"\n")[1:]
-        ),
+        good.encode()
+        + bad_bytes.replace(b"EURGBP", b"EUR\xa3GBP")
+        + b"\n".join(csv_bytes([l2_row("EURGBP", T0 + timedelta(seconds=2))]).split(b"\n")[1:]),
     )
 
     names = list(files)
@@ -364,9 +364,10 @@ def test_bad_files(db: str, tmp_path: Path) -> None:
         quarantined={"missing timestamp": 1, "unparseable timestamp": 2},
         dups=0,
     )
-    assert query(
-        db, "select ts from market.l2_snapshots where symbol = 'AUDUSD' order by ts"
-    ) == [(T0 - timedelta(hours=1) + timedelta(seconds=1.5),), (T0,)]
+    assert query(db, "select ts from market.l2_snapshots where symbol = 'AUDUSD' order by ts") == [
+        (T0 - timedelta(hours=1) + timedelta(seconds=1.5),),
+        (T0,),
+    ]
     assert query(
         db, "select detail from ops.quarantine where reason = 'unparseable timestamp' order by 1"
     ) == [("ts '2026-02-30T10:00:00Z'",), ("ts 'yesterday-ish'",)]
@@ -620,6 +621,9 @@ def test_column_mapping(db: str, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "--map: sym is not a column of the table" in bad.stderr
 
 
+OHLCV = BAR_COLUMNS[:7]  # a bar file as vendors shipped them before spread and ticks
+
+
 def test_bars(db: str, tmp_path: Path) -> None:
     def bar(minute: int, volume: str = "120", close: str = "1.1001") -> list[str]:
         ts = (T0 + timedelta(minutes=minute)).isoformat()
@@ -627,7 +631,7 @@ def test_bars(db: str, tmp_path: Path) -> None:
 
     rows = [bar(i) for i in range(5)]
     rows += [bar(0), bar(9, volume="-3"), bar(1, close="1.2"), bar(10, close="x")]
-    path = write(tmp_path / "bars.csv", rows, header=BAR_COLUMNS)
+    path = write(tmp_path / "bars.csv", rows, header=OHLCV)
     run_cli("load", "bars", str(path), dsn=db)
     accounted(
         db,
@@ -641,6 +645,117 @@ def test_bars(db: str, tmp_path: Path) -> None:
         dups=1,
     )
     assert count(db, "market.bars_1m") == 5
+    # no spread or ticks in the file: NULL
+    assert (
+        query(db, "select count(*) from market.bars_1m where spread is null and ticks is null")[0][
+            0
+        ]
+        == 5
+    )
+
+
+def _generated_bars(start: datetime, minutes: int) -> list[tuple]:
+    specs = generate.load_symbols(ROOT / "seeds" / "symbols.csv")
+    chosen = [specs[s] for s in ("EURUSD", "USDJPY", "GBPUSD")]
+    return list(generate.generate_bars(chosen, start, start + timedelta(minutes=minutes), seed=4))
+
+
+def test_bars_spread_and_ticks_in_every_format(db: str, tmp_path: Path) -> None:
+    """spread and ticks load from CSV, CSV.gz, JSON lines and Parquet, value for value; a file
+    without them (or an object without them) loads them as NULL; each format its own hour."""
+    hours = {
+        name: _generated_bars(T0 + timedelta(hours=i), 30)
+        for i, name in enumerate(
+            ["bars.csv", "bars.csv.gz", "bars.jsonl", "bars.parquet", "plain.csv", "plain.parquet"]
+        )
+    }
+
+    def text(row: tuple) -> list[str]:
+        return [row[0], row[1].isoformat(), *(repr(v) for v in row[2:])]
+
+    write(tmp_path / "bars.csv", [text(r) for r in hours["bars.csv"]], header=BAR_COLUMNS)
+    write(tmp_path / "bars.csv.gz", [text(r) for r in hours["bars.csv.gz"]], header=BAR_COLUMNS)
+    with (tmp_path / "bars.jsonl").open("w") as fh:
+        for i, r in enumerate(hours["bars.jsonl"]):
+            obj = dict(zip(BAR_COLUMNS, [r[0], r[1].isoformat(), *r[2:]], strict=True))
+            if i % 7 == 3:  # an object without them
+                del obj["spread"], obj["ticks"]
+            fh.write(json.dumps(obj) + "\n")
+    columns = list(zip(*hours["bars.parquet"], strict=True))
+    pq.write_table(
+        pa.table(
+            {
+                **{n: pa.array(c) for n, c in zip(BAR_COLUMNS[:7], columns[:7], strict=True)},
+                "spread": pa.array(columns[7], pa.float64()),
+                "ticks": pa.array(columns[8], pa.int32()),
+            }
+        ),
+        tmp_path / "bars.parquet",
+    )
+    write(tmp_path / "plain.csv", [text(r)[:7] for r in hours["plain.csv"]], header=OHLCV)
+    plain = list(zip(*hours["plain.parquet"], strict=True))
+    pq.write_table(
+        pa.table({n: pa.array(c) for n, c in zip(OHLCV, plain[:7], strict=True)}),
+        tmp_path / "plain.parquet",
+    )
+    run_cli("load", "bars", *(str(tmp_path / name) for name in hours), dsn=db)
+
+    expected = []
+    for name, rows in hours.items():
+        accounted(db, name, loaded=len(rows), quarantined={}, dups=0)
+        for i, r in enumerate(rows):
+            absent = name.startswith("plain") or (name == "bars.jsonl" and i % 7 == 3)
+            expected.append((*r[:7], None, None) if absent else r)
+    stored = query(db, f"select {', '.join(BAR_COLUMNS)} from market.bars_1m order by ts, symbol")
+    assert stored == sorted(expected, key=lambda r: (r[1], r[0]))
+    assert all(isinstance(r[8], int) for r in stored if r[8] is not None)
+
+
+def test_bad_spread_and_ticks_are_quarantined(db: str, tmp_path: Path) -> None:
+    good = _generated_bars(T0, 6)
+    rows = [[r[0], r[1].isoformat(), *(repr(v) for v in r[2:])] for r in good]
+    bad = {
+        "negative spread": ("-0.0001", "12"),
+        "negative ticks": ("0.0001", "-1"),
+        "fractional ticks": ("0.0001", "2.5"),
+        "non-numeric field": ("0.0001", "many"),
+    }
+    for i, (spread, ticks) in enumerate(bad.values()):
+        rows[i][7:9] = [spread, ticks]
+    rows.append([*rows[-1][:7], "", ""])  # the last bar again, without them: a conflict
+    huge = rows[-2][:]
+    huge[1] = (T0 + timedelta(minutes=30)).isoformat()
+    huge[8] = str(2**31)
+    rows.append(huge)
+    path = write(tmp_path / "bad_bars.csv", rows, header=BAR_COLUMNS)
+    run_cli("load", "bars", str(path), dsn=db)
+    accounted(
+        db,
+        "bad_bars.csv",
+        loaded=len(good) - len(bad),
+        quarantined={
+            "negative spread": 1,
+            "negative ticks": 1,
+            "fractional ticks": 2,  # 2.5, and 2**31, which int4 cannot hold
+            "non-numeric field": 1,
+            "conflicting duplicate of (symbol, ts) in the file": 1,
+        },
+        dups=0,
+    )
+    details = dict(
+        query(
+            db,
+            "select reason || ': ' || detail, count(*) from ops.quarantine"
+            " where reason in ('negative spread', 'negative ticks', 'fractional ticks')"
+            " group by 1",
+        )
+    )
+    assert details == {
+        "negative spread: spread = -0.0001": 1,
+        "negative ticks: ticks = -1": 1,
+        "fractional ticks: ticks = 2.5": 1,
+        "fractional ticks: ticks = 2.14748e+09": 1,
+    }
 
 
 # -- paths the OS refuses -----------------------------------------------------------------------
@@ -781,3 +896,19 @@ def test_python_module_entry(tmp_path: Path) -> None:
     )  # fmt: skip
     for text in ("--map", "--map-file", "--salvage", "JSON lines", "Parquet", "milliseconds"):
         assert text in result.stdout
+
+
+def test_generated_bars_of_28_pairs_load_whole(db: str) -> None:
+    """`tickfeatures generate bars --pairs 28 --load`: every generated bar is stored, with its
+    spread and ticks, nothing quarantined."""
+    run_cli(
+        "generate", "bars", "--pairs", "28", "--days", "1", "--start", "2026-03-02T00:00:00+00:00",
+        "--load", dsn=db,
+    )  # fmt: skip
+    assert query(
+        db,
+        "select count(distinct symbol), count(*), count(spread), count(ticks) from market.bars_1m",
+    ) == [(28, 28 * 1440, 28 * 1440, 28 * 1440)]
+    assert query(db, "select count(*) from ops.quarantine") == [(0,)]
+    bad = run_cli("generate", "bars", "--pairs", "0", "--out", "x.csv", check=False)
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("--pairs must be at least 1, got 0")

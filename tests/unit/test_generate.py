@@ -18,6 +18,7 @@ import pytest
 from tickfeatures.generate import (
     SymbolSpec,
     default_spec,
+    fx_pairs,
     generate_bars,
     generate_l2,
     load_symbols,
@@ -322,7 +323,7 @@ def bars(specs: dict[str, SymbolSpec]) -> list[tuple]:
 
 
 def test_bars_shape_sorted_aligned(bars: list[tuple]) -> None:
-    assert len(BAR_COLUMNS) == 7
+    assert len(BAR_COLUMNS) == 9
     assert all(len(r) == len(BAR_COLUMNS) for r in bars)
     keys = [(r[1], r[0]) for r in bars]
     assert keys == sorted(keys)
@@ -332,15 +333,16 @@ def test_bars_shape_sorted_aligned(bars: list[tuple]) -> None:
     for r in bars:
         assert r[1].second == 0 and r[1].microsecond == 0
         assert r[1].utcoffset() == timedelta(0)
-        assert all(type(v) is float for v in r[2:])
+        assert all(type(v) is float for v in r[2:8]) and type(r[8]) is int
 
 
 def test_bars_ohlc_invariants(bars: list[tuple], specs: dict[str, SymbolSpec]) -> None:
     per_symbol: dict[str, list[tuple]] = defaultdict(list)
     for r in bars:
-        o, h, lo, c, v = r[2:]
+        o, h, lo, c, v, spread, ticks = r[2:]
         assert h >= max(o, c) and lo <= min(o, c) and lo > 0
         assert v > 0 and v == math.floor(v)
+        assert spread > 0 and ticks >= 1
         per_symbol[r[0]].append(r)
     for sym, rows in per_symbol.items():
         tick = specs[sym].tick_size
@@ -351,6 +353,24 @@ def test_bars_ohlc_invariants(bars: list[tuple], specs: dict[str, SymbolSpec]) -
         for prev, row in pairwise(rows):
             if row[1] - prev[1] == timedelta(minutes=1):
                 assert abs(row[2] - prev[5]) <= 3 * tick + 1e-12, (sym, row[1])
+
+
+def test_bars_busy_and_quiet_hours(bars: list[tuple], specs: dict[str, SymbolSpec]) -> None:
+    """London/New York hours move more, trade more and quote tighter than the hour of the
+    roll (21:00-22:00 UTC): per symbol, mean |close - open| in ticks, volume and tick count
+    are higher, the spread in ticks lower; each symbol's spread is a few ticks wide."""
+    for sym in ("EURUSD", "USDJPY", "GBPUSD"):
+        tick = specs[sym].tick_size
+        rows = [r for r in bars if r[0] == sym]
+        busy = np.array([r[2:] for r in rows if 12 <= r[1].hour < 16])
+        quiet = np.array([r[2:] for r in rows if r[1].hour == 21])
+        assert len(busy) > 500 and len(quiet) > 100
+        busy_move, quiet_move = (np.mean(np.abs(a[:, 3] - a[:, 0])) / tick for a in (busy, quiet))
+        assert busy_move > 1.5 * quiet_move, sym
+        assert busy[:, 4].mean() > 3 * quiet[:, 4].mean(), sym  # volume
+        assert busy[:, 6].mean() > 3 * quiet[:, 6].mean(), sym  # ticks
+        assert busy[:, 5].mean() < 0.8 * quiet[:, 5].mean(), sym  # spread
+        assert 3 < np.median(busy[:, 5]) / tick < 20, sym
 
 
 def test_bars_weekend_gap(bars: list[tuple]) -> None:
@@ -443,3 +463,28 @@ def test_write_csv_plain_text_layout(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert raw == b'symbol,ts,x,y\n"A,B",2026-01-05T09:00:00.123456+00:00,0.1,\n'
     assert list(csv.reader(io.StringIO(raw.decode())))[1][0] == "A,B"
+
+
+def test_fx_pairs(specs: dict[str, SymbolSpec]) -> None:
+    pairs = fx_pairs(30, specs)
+    names = [p.symbol for p in pairs]
+    assert len(set(names[:28])) == 28 and names[28:] == ["FX029", "FX030"]
+    currencies = {"EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "JPY"}
+    # every unordered pair of the eight currencies, once
+    assert {frozenset((n[:3], n[3:])) for n in names[:28]} == {
+        frozenset((a, b)) for a in currencies for b in currencies if a != b
+    }
+    assert pairs[0] == specs["EURUSD"]
+    assert all(p.tick_size == (0.001 if p.symbol.endswith("JPY") else 0.00001) for p in pairs)
+    with pytest.raises(ValueError):
+        fx_pairs(0, specs)
+
+
+def test_bars_of_28_pairs_have_their_own_price_scales(specs: dict[str, SymbolSpec]) -> None:
+    rows = list(generate_bars(fx_pairs(28, specs), BAR_START, BAR_START + timedelta(hours=2)))
+    first_close = {}
+    for r in rows:
+        first_close.setdefault(r[0], r[5])
+    assert len(first_close) == 28
+    assert max(first_close.values()) / min(first_close.values()) > 300  # 0.53 .. 190
+    assert first_close["GBPJPY"] > 150 and first_close["NZDCHF"] < 0.6
