@@ -8,11 +8,13 @@
     `after`: a model this one reads instead of the raw rows; only writes it has processed are
     listed (and recorded as processed), so a write between the two models' runs waits for
     the next refresh.
+    `kind`: 'l2', 'bars', or a list of both (a model reading the staged bars).
     It also turns JIT off for the model's transaction: LLVM compilation of these large
     queries took about 2 s each, longer than an incremental refresh's own work.
 -#}
 {% macro refresh_begin(kind='l2', after=none) -%}
     {%- set pending = _pending_relation(this) -%}
+    {%- set kinds = _refresh_kinds(kind) -%}
     -- JIT compilation costs seconds per query and buys nothing on these window pipelines
     set local jit = off;
 
@@ -22,7 +24,13 @@
         clock_timestamp() as started_at,
         {%- if after %}
         coalesce(
-            (select upstream.seen from ops.refresh_state as upstream where upstream.model = '{{ after }}'),
+            -- one row per kind it reads, all recorded together with the same snapshot
+            (
+                select upstream.seen from ops.refresh_state as upstream
+                where upstream.model = '{{ after }}'
+                order by upstream.kind
+                limit 1
+            ),
             pg_current_snapshot()
         ) as seen
         {%- else %}
@@ -36,9 +44,10 @@
         min(written.min_ts) as min_ts
     from ops.invalidations as written
     cross join {{ pending }}_started as started
-    left join ops.refresh_state as mine on mine.model = '{{ this.identifier }}'
+    left join ops.refresh_state as mine
+        on mine.model = '{{ this.identifier }}' and mine.kind = written.kind
     where
-        written.kind = '{{ kind }}'
+        written.kind in ({% for k in kinds %}'{{ k }}'{{ ', ' if not loop.last }}{% endfor %})
         and pg_visible_in_snapshot(written.xid, started.seen)
         and (
             mine.seen is null
@@ -48,4 +57,14 @@
             )
         )
     group by written.symbol
+{%- endmacro %}
+
+
+{#- The kinds of writes a model reads, as a list, checked. -#}
+{% macro _refresh_kinds(kind) -%}
+    {%- set kinds = [kind] if kind is string else kind -%}
+    {%- for k in kinds if k not in ('l2', 'bars') -%}
+        {{ exceptions.raise_compiler_error("refresh kind must be 'l2' or 'bars', got '" ~ k ~ "'") }}
+    {%- endfor -%}
+    {{ return(kinds) }}
 {%- endmacro %}

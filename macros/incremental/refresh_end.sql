@@ -5,15 +5,17 @@
 -#}
 {% macro refresh_end(kind='l2') -%}
     {%- set pending = _pending_relation(this) -%}
+    {%- set kinds = _refresh_kinds(kind) -%}
     insert into ops.refresh_state (model, kind, seen, refreshed_at)
     select
         '{{ this.identifier }}',
-        '{{ kind }}',
+        kinds.kind,
         started.seen,
         now()
     from {{ pending }}_started as started
-    on conflict (model) do update
-        set kind = excluded.kind, seen = excluded.seen, refreshed_at = excluded.refreshed_at;
+    cross join unnest(array[{% for k in kinds %}'{{ k }}'{{ ', ' if not loop.last }}{% endfor %}]) as kinds (kind)
+    on conflict (model, kind) do update
+        set seen = excluded.seen, refreshed_at = excluded.refreshed_at;
 
     insert into ops.refresh_runs (
         model, mode, window_start, window_end, rows, status, started_at, finished_at, duration_ms,
@@ -60,13 +62,15 @@
     from {{ pending }}_started as started;
 
     -- an entry older than the oldest snapshot any model of its kind keeps is processed by all
+    {%- for k in kinds %}
     delete from ops.invalidations as written
     where
-        written.kind = '{{ kind }}'
+        written.kind = '{{ k }}'
         and written.xid < (
             select min(pg_snapshot_xmin(state.seen)) from ops.refresh_state as state
-            where state.kind = '{{ kind }}'
+            where state.kind = '{{ k }}'
         );
+    {%- endfor %}
 
     drop table if exists {{ pending }};
     drop table if exists {{ pending }}_started

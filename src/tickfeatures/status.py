@@ -126,15 +126,14 @@ def refreshes(conn: psycopg.Connection) -> list[str]:
     if not _exists(conn, "ops.refresh_state"):
         return ["no refresh bookkeeping (run `tickfeatures migrate`)"]
     rows = conn.execute(
-        "select state.model, state.refreshed_at, pending.writes, pending.symbols, pending.since"
+        # a model reading both kinds of writes has a row per kind (migration 0021)
+        "select state.model, max(state.refreshed_at), count(written.*),"
+        " count(distinct written.symbol), min(written.min_ts)"
         " from ops.refresh_state as state"
-        " cross join lateral ("
-        "  select count(*), count(distinct written.symbol), min(written.min_ts)"
-        "  from ops.invalidations as written"
-        "  where written.kind = state.kind and written.xid >= pg_snapshot_xmin(state.seen)"
+        " left join ops.invalidations as written"
+        "  on written.kind = state.kind and written.xid >= pg_snapshot_xmin(state.seen)"
         "  and not pg_visible_in_snapshot(written.xid, state.seen)"
-        " ) as pending (writes, symbols, since)"
-        " order by state.model"
+        " group by state.model order by state.model"
     ).fetchall()
     if not rows:
         return ["never refreshed (run `tickfeatures refresh`)"]

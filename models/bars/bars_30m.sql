@@ -1,0 +1,6 @@
+{#- 30-minute bars of the final one-minute bars (FEATURE_DEFINITIONS K-bars): macros/bars/coarser_bars.sql. -#}
+{{ config(
+    pre_hook="{{ refresh_begin(['l2', 'bars'], after='bars_1m_l2') }}",
+    post_hook="{{ refresh_end(['l2', 'bars']) }}",
+) }}
+{{ coarser_bars(30) }}
