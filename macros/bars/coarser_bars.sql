@@ -18,27 +18,7 @@ with
 
 minute_bars as (
     {%- if is_incremental() %}
-    with bounds as materialized (
-        select
-            pending.symbol,
-            pending.min_ts,
-            (select max(done.ts) from {{ this }} as done where done.symbol = pending.symbol)
-                as latest_bucket
-        from {{ _pending_relation(this) }} as pending
-    ),
-
-    scope as materialized (
-        select
-            bounds.symbol,
-            case
-                when bounds.latest_bucket is null then '-infinity'::timestamptz
-                else least(
-                    time_bucket({{ bucket }}, bounds.min_ts - interval '1 minute'),
-                    bounds.latest_bucket
-                )
-            end as from_ts
-        from bounds
-    )
+    {{ bucket_scope(bucket, back="interval '1 minute'") }}
 
     select symbol_bars.*
     from scope

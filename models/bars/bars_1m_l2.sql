@@ -15,24 +15,7 @@ with
 
 snapshots as (
     {%- if is_incremental() %}
-    with bounds as materialized (
-        select
-            pending.symbol,
-            pending.min_ts,
-            (select max(done.ts) from {{ this }} as done where done.symbol = pending.symbol)
-                as latest_bar
-        from {{ _pending_relation(this) }} as pending
-    ),
-
-    scope as materialized (
-        select
-            bounds.symbol,
-            case
-                when bounds.latest_bar is null then '-infinity'::timestamptz
-                else least(time_bucket(interval '1 minute', bounds.min_ts), bounds.latest_bar)
-            end as from_ts
-        from bounds
-    )
+    {{ bucket_scope("interval '1 minute'") }}
 
     select raw_rows.*
     from scope
