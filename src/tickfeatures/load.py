@@ -555,22 +555,14 @@ class Loader:
         for name, why in spec.non_negative:
             j = spec.value_columns.index(name)
             with np.errstate(invalid="ignore"):
-                flag(
-                    values[:, j] < 0,
-                    why,
-                    lambda rows, j=j, name=name: [f"{name} = {values[r, j]:g}" for r in rows],
-                )
+                flag(values[:, j] < 0, why, describe(np.full(n, j), raw=False))
         for name, why in spec.integer_columns:
             j = spec.value_columns.index(name)
             with np.errstate(invalid="ignore"):
                 fractional = ~nulls[:, j] & (np.floor(values[:, j]) != values[:, j])
                 # int4: a larger count is as wrong as a fraction
                 fractional |= ~nulls[:, j] & (np.abs(values[:, j]) > 2**31 - 1)
-            flag(
-                fractional,
-                why,
-                lambda rows, j=j, name=name: [f"{name} = {values[r, j]:g}" for r in rows],
-            )
+            flag(fractional, why, describe(np.full(n, j), raw=False))
 
         # Duplicates within the batch: the first valid occurrence of a (symbol, ts) wins.
         ok = np.flatnonzero(reason == None)  # noqa: E711
