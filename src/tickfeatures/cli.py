@@ -340,6 +340,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         generate_args = argparse.Namespace(
             kind="l2",
             symbols=None,
+            pairs=None,
             start="2026-01-05T09:00:00+00:00",
             minutes=args.minutes,
             seed=42,
@@ -350,6 +351,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         bars_args = argparse.Namespace(
             kind="bars",
             symbols=None,
+            pairs=None,
             start="2026-01-02T00:00:00+00:00",
             days=7,
             seed=42,
