@@ -276,7 +276,10 @@ def status(say: Callable[[str], None] = print) -> int:
     if behind:
         say("staleness (the newest snapshot less the model's newest row, worst symbol):")
         for model, lag, refreshed in behind:
-            lag_text = f"{lag.total_seconds():.1f} s" if lag is not None else "no rows"
+            if model.startswith("bars_"):
+                lag_text = "bars"  # stamped at their bucket's start
+            else:
+                lag_text = f"{lag.total_seconds():.1f} s" if lag is not None else "no rows"
             say(f"  {model:16s} {lag_text:>10s}  refreshed {refreshed:%H:%M:%S}")
     return 0
 
@@ -297,9 +300,12 @@ newest as (
     from symbols where symbols.symbol is not null
 )
 select state.model,
-    -- a heavy family's stamp is the end of a 1-second bar, up to a second after the snapshot
-    (select greatest(max(newest.ts - ops.newest_row(state.model, newest.symbol)), interval '0')
-     from newest),
+    -- a heavy family's stamp is the end of a 1-second bar, up to a second after the snapshot;
+    -- a bar model's is its bucket's start (the current one included): no staleness to tell
+    case when left(state.model, 5) <> 'bars_' then
+        (select greatest(max(newest.ts - ops.newest_row(state.model, newest.symbol)), interval '0')
+         from newest)
+    end,
     state.refreshed_at
 from ops.refresh_state as state
 where state.kind = 'l2'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -207,6 +208,9 @@ def test_every_second_keeps_the_features_current(installed: dict) -> None:
     assert done, "the scheduled refresh did not reach the new snapshot within 30 s"
     assert "at '1 seconds' (active)" in status
     assert "succeeded" in status
+    # staleness: the families are current; bar models are stamped at their bucket's start
+    assert re.search(r"^\s+microstructure\s+0\.0 s\s+refreshed", status, re.M), status
+    assert re.search(r"^\s+bars_30m\s+bars\s+refreshed", status, re.M), status
     assert "unscheduled" in off.stdout
     assert "no schedule for" in run_cli("schedule", "status", dsn=url).stdout
 
