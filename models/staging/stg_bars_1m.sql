@@ -5,19 +5,14 @@
     after the minute's end. `origin` says which.
 -#}
 {%- set derived_bars = ref('bars_1m_l2') %}
+{%- set bar_columns = ['symbol', 'ts', 'open', 'high', 'low', 'close', 'volume', 'spread', 'ticks'] %}
 with
 
 loaded as (
     select
-        bars.symbol,
-        bars.ts,
-        bars.open,
-        bars.high,
-        bars.low,
-        bars.close,
-        bars.volume,
-        bars.spread,
-        bars.ticks,
+        {%- for column in bar_columns %}
+        bars.{{ column }},
+        {%- endfor %}
         'loaded'::text as origin
     from {{ source('market', 'bars_1m') }} as bars
 ),
@@ -40,15 +35,9 @@ newest as (
 
 derived as (
     select
-        bars.symbol,
-        bars.ts,
-        bars.open,
-        bars.high,
-        bars.low,
-        bars.close,
-        bars.volume,
-        bars.spread,
-        bars.ticks,
+        {%- for column in bar_columns %}
+        bars.{{ column }},
+        {%- endfor %}
         'l2'::text as origin
     from {{ derived_bars }} as bars
     inner join newest on bars.symbol = newest.symbol
