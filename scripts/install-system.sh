@@ -175,6 +175,33 @@ build_pg_cron() {
     log "pg_cron $PG_CRON_VERSION installed (a running cluster loads it at its next start)"
 }
 
+# Our own extension (native/): the float8 <-> bytea conversions of the bar families' kernels.
+# Built from the project's sources with PGXS in the cache (the tree stays clean), again
+# whenever they change (the stamp holds their checksum).
+build_native() {
+    local src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/native"
+    local sum
+    sum="$(cat "$src"/Makefile "$src"/*.c "$src"/*.control "$src"/*.sql | sha256sum | cut -c1-16)"
+    local stamp="$CACHE_DIR/tickfeatures_native-$sum.installed"
+    local pkglibdir
+    pkglibdir="$("/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" --pkglibdir)"
+    if [ -f "$stamp" ] && [ -f "$pkglibdir/tickfeatures_native.so" ]; then
+        log "tickfeatures_native present"
+        return
+    fi
+    local tree="$CACHE_DIR/src/tickfeatures_native"
+    rm -rf "$tree" && mkdir -p "$tree" && cp "$src"/Makefile "$src"/*.c "$src"/*.control "$src"/*.sql "$tree"/
+    log "building tickfeatures_native against PostgreSQL $PG_MAJOR (PGXS)"
+    make -C "$tree" PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" >"$tree/make.log" 2>&1 \
+        || die "building tickfeatures_native failed; see $tree/make.log"
+    as_root make -C "$tree" PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config" install \
+        >"$tree/install.log" 2>&1 || die "installing tickfeatures_native failed; see $tree/install.log"
+    rm -f "$CACHE_DIR"/tickfeatures_native-*.installed
+    touch "$stamp"
+    log "tickfeatures_native installed"
+}
+
 install_debian_packages
 build_timescaledb
 build_pg_cron
+build_native

@@ -1,7 +1,8 @@
 {#-
     One row per feature, generated from the models' YAML (name, family, model, definition, unit,
     window): the L2 families, the targets, the heavy-math families and the hht columns
-    heavy_features combines with each snapshot; with its version (model_version and its YAML
+    heavy_features combines with each snapshot, and the bar families (their `state_*` columns are
+    not features); with its version (model_version and its YAML
     entry), when that version first appeared (ops.feature_versions, which the post-hook
     keeps), the models it reads, and its model's refresh times (ops.refresh_runs). A view, so
     the refresh times are always current.
@@ -11,11 +12,11 @@
     post_hook="insert into ops.feature_versions (name, version, model, family, definition, unit, \"window\", model_version) select name, version, model, family, definition, unit, \"window\", model_version from {{ this }} on conflict do nothing",
 ) }}
 {%- set rows = [] -%}
-{%- for model in l2_family_models() + ['l2_targets'] + heavy_family_models() + ['heavy_features'] -%}
+{%- for model in l2_family_models() + ['l2_targets'] + heavy_family_models() + ['heavy_features'] + bar_family_models() -%}
     {%- set family = {'l2_targets': 'targets', 'heavy_features': 'hht'}.get(model, model) -%}
     {%- set code = model_version(model) -%}
     {%- set upstream = model_upstream(model) -%}
-    {%- for column in documented_columns(model) if column.name not in ('symbol', 'ts') -%}
+    {%- for column in documented_columns(model) if column.name not in ('symbol', 'ts') and not column.name.startswith('state_') -%}
         {%- set meta = column.config.meta if column.config is defined and column.config.meta else column.meta -%}
         {#- heavy_features repeats the families' columns; only the ones it defines (with a unit) are features of its own -#}
         {%- if model != 'heavy_features' or meta.get('unit') -%}

@@ -381,6 +381,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         heavy_names = [d.name for d in heavy.description or []]
         heavy_rows = heavy.fetchall()
+        bar = conn.execute(
+            "select distinct on (symbol) symbol, ts, rsi_rate_w15, bb_pctb_rate_w30,"
+            " reg_a2_rate_w60, rvol_yang_zhang_w60, amihud_w60, session_london"
+            " from features.bar_features order by symbol, ts desc"
+        )
+        bar_names = [d.name for d in bar.description or []]
+        bar_rows = bar.fetchall()
+        bar_count = conn.execute(
+            "select count(*) from features.feature_catalog where model = any(%s)",
+            [_bar_models()],
+        ).fetchone()[0]  # type: ignore[index]
     _say(f"\nfeatures.microstructure: {count} rows; the latest:")
     _say(" | ".join(names))
     for row in rows:
@@ -389,6 +400,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say(" | ".join(heavy_names))
     for row in heavy_rows:
         _say(" | ".join(_fmt(v) for v in row))
+    _say(f"\nfeatures.bar_features ({bar_count} features of one-minute bars), the latest bar:")
+    _say(" | ".join(bar_names))
+    for row in bar_rows:
+        _say(" | ".join(_fmt(v) for v in row))
     from tickfeatures import schedule
 
     _say("\nRefresh inside the database (`call features.refresh()`, on a pg_cron schedule):")
@@ -396,6 +411,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     schedule.status(say=_say)
     _say(f'\nQuery them yourself: psql "$({Path(sys.argv[0]).name} db url)"')
     return 0
+
+
+def _bar_models() -> list[str]:
+    """The bar family models (models/bar/)."""
+    return sorted(p.stem for p in (config.project_root() / "models" / "bar").glob("*.sql"))
 
 
 def _fmt(value: object) -> str:

@@ -44,17 +44,14 @@ def encode_rows(
     n = len(rows)
     if n == 0:
         return []
-    if k > 64:
-        raise ValueError("at most 64 value columns")
     bits = np.packbits(nulls[rows], axis=1, bitorder="little")
-    packed = np.zeros((n, 8), dtype=np.uint8)
-    packed[:, : bits.shape[1]] = bits
-    pattern = packed.view("<u8").ravel()
-    codes = symbol_codes[rows].astype(np.uint64)
-    if not pattern.any() and (codes == codes[0]).all():
+    codes = symbol_codes[rows]
+    if not bits.any() and (codes == codes[0]).all():
         groups = [rows]
     else:
-        key = pattern * np.uint64(len(symbols)) + codes
+        # one key per row: its NULL bits and its symbol, as one opaque value
+        key = np.concatenate([bits, codes.astype("<u8").reshape(-1, 1).view(np.uint8)], axis=1)
+        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
         _keys, inverse = np.unique(key, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.flatnonzero(np.diff(inverse[order])) + 1

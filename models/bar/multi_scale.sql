@@ -1,0 +1,2 @@
+{#- K12 features of the latest complete 30- and 60-minute bar on each one-minute bar; multi_scale.yml defines every column (1 warm-up bar; 600 scale buckets before the first written bar's bucket: the longest window is 21 scale bars and Wilder's RSI/ATR keep (13/14)^600 = 5e-20 of their seed). -#}
+{{ bar_family_model(warmup_bars=1, scales={'m30': 'bars_30m', 'm60': 'bars_60m'}, scale_warmup_buckets=600) }}

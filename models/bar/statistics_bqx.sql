@@ -1,0 +1,2 @@
+{#- K2 rolling mean, std_s, z-score, skew and kurt of bqx_N over N bars; statistics_bqx.yml defines every column (149 warm-up bars: bqx_75 of the window's first bar, 74 bars back, needs the close 75 bars before it). -#}
+{{ bar_family_model(warmup_bars=149) }}

@@ -1,0 +1,80 @@
+"""What the bar-family kernels share (FEATURE_DEFINITIONS section K): the inputs, the two
+domains' series, and the conventions every family follows.
+
+A bar-family kernel module `tf_bar_<group>.py` exposes
+  MODELS: dict[str, list[str]]   model name -> its output columns, in order
+  compute(model, bars, params) -> dict[str, np.ndarray]
+where `bars` is a `Bars` of one symbol (oldest first: the warm-up rows, then the rows to
+write) and the result holds one float64 array per column, as long as the input; NaN means
+NULL (a feature is never NaN: FEATURE_DEFINITIONS T17). Booleans and integers are returned as
+floats (0/1, whole numbers) and cast by the model (the column's `data_type` in its YAML).
+
+params (all optional):
+  first_close: C_first, the close of the symbol's earliest bar (the rate index, K0)
+  start: index of the first row that is written (rows before it only warm windows up)
+  prev: the model's own stored row just before `start`, as a dict (None on a full build or
+        when the symbol has no earlier row), for values that carry state from the
+        symbol's first bar (K11 bars_since_gap, K8 vpin)
+  extra: input arrays beyond the bars, by name (multi_scale's coarser bars: m30_minute,
+        m30_open, m30_high, m30_low, m30_close, m30_volume, m30_spread, m30_ticks, m30_bars and
+        the same for m60_: the buckets as bars_30m / bars_60m hold them, oldest first, from some
+        warm-up bucket up to the bucket of the last one-minute bar, which may be incomplete)
+  plus whatever a model's SQL adds (e.g. vpin_bucket_volume)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# K0: the BQX windows and the windows of the families that follow them
+BQX_WINDOWS: tuple[int, ...] = (15, 30, 45, 60, 75)
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One symbol's final one-minute bars, oldest first. `minute` is the open time in whole
+    minutes since the Unix epoch (UTC); volume, spread and ticks hold NaN where NULL."""
+
+    minute: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    spread: np.ndarray
+    ticks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+INPUTS: tuple[str, ...] = ("minute", "open", "high", "low", "close", "volume", "spread", "ticks")
+
+
+def bars_from_inputs(inputs: dict[str, np.ndarray]) -> Bars:
+    """A Bars from the named input arrays (all of INPUTS, the same length)."""
+    missing = [name for name in INPUTS if name not in inputs]
+    if missing:
+        raise ValueError(f"bar inputs missing: {', '.join(missing)}")
+    arrays = {name: np.asarray(inputs[name], dtype=np.float64) for name in INPUTS}
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"bar inputs differ in length: {sorted(lengths)}")
+    minute = arrays.pop("minute").astype(np.int64)
+    return Bars(minute=minute, **arrays)
+
+
+def rate_index(values: np.ndarray, first_close: float) -> np.ndarray:
+    """K0 rate index: 100 * values / C_first."""
+    return 100.0 * np.asarray(values, dtype=np.float64) / first_close
+
+
+def bqx(close: np.ndarray, n: int) -> np.ndarray:
+    """K0 BQX: 100 * (C_t - C_{t-n}) / C_{t-n}, NaN for the first n bars."""
+    close = np.asarray(close, dtype=np.float64)
+    out = np.full(len(close), np.nan)
+    if len(close) > n:
+        out[n:] = 100.0 * (close[n:] - close[:-n]) / close[:-n]
+    return out

@@ -1,0 +1,277 @@
+"""The bar families (FEATURE_DEFINITIONS K1-K13) in the database, on bars loaded the way a user
+loads them (`tickfeatures load bars`, `tickfeatures refresh`):
+
+- every family equals its oracle (tests/oracle/bar_*.py, written from section K and the
+  models' YAML: TA-Lib 0.8.2, pandas and numpy), per symbol, every column, identical NULLs,
+  on the staged one-minute bars of the database;
+- however the bars arrive, refreshing after each arrival ends where a full build does:
+  many small loads in time order (and then nothing computed earlier changes: appending never
+  changes the past), and late bars: minutes held back and loaded after later ones, and a
+  symbol's history older than its first bar loaded last (which changes C_first, the rate
+  index's base, and so every rate feature of that symbol);
+- the same late arrivals refreshed by `call features.refresh()` from psql (the procedures
+  `tickfeatures schedule install` compiles, no dbt) end there too;
+- every column a family's YAML documents is in the table and the catalog, and bar_features
+  puts them side by side.
+
+The data are tests.oracle.bar_datasets' edge cases (weekend gaps, missing minutes, flat
+stretches, H = L bars, zero and NULL volume, NULL spread, a 40-bar symbol, three price
+scales) with a seed of their own (TICKFEATURES_TEST_SEED changes it; it is printed with
+every failure).
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import random
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import ROOT, FreshDatabase, run_cli
+from tests.integration.test_chunking import _call_refresh
+from tests.oracle.bar_datasets import COLUMNS, edge_case_bars
+from tests.oracle.compare import mismatches
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SEED = int(os.environ.get("TICKFEATURES_TEST_SEED", "23"))
+MODELS = sorted(p.stem for p in (ROOT / "models" / "bar").glob("*.sql"))
+# the symbol whose older history arrives last (its C_first changes)
+BACKFILLED = "NZDUSD"
+BACKFILL_BARS = 300
+
+
+Evaluation = tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]
+
+
+def _oracles() -> dict[str, Callable[[pd.DataFrame, float], Evaluation]]:
+    """model -> f(bars, first_close) -> (values, term scales or None, knife-edge rows or None).
+    An oracle module's `evaluate(model, bars, first_close)` gives all three (K4's knife edges:
+    values within rounding of an exact zero, which the definition lets either way); else its
+    ORACLES give the values alone."""
+    found: dict[str, Callable[[pd.DataFrame, float], Evaluation]] = {}
+    for path in sorted((ROOT / "tests" / "oracle").glob("bar_*.py")):
+        module = importlib.import_module(f"tests.oracle.{path.stem}")
+        for model, oracle in getattr(module, "ORACLES", {}).items():
+            if hasattr(module, "evaluate"):
+                found[model] = lambda bars, first, m=model, e=module.evaluate: e(m, bars, first)
+            else:
+                found[model] = lambda bars, first, o=oracle: (o(bars, first), None, None)
+    return found
+
+
+ORACLES = _oracles()
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return edge_case_bars(seed=SEED)
+
+
+def _load(url: str, frame: pd.DataFrame, path: Path) -> None:
+    out = frame[COLUMNS].copy()
+    out["ts"] = out["ts"].map(lambda t: t.isoformat())
+    out.to_csv(path, index=False, na_rep="")
+    run_cli("load", "bars", str(path), dsn=url)
+
+
+def _table(conn: psycopg.Connection, relation: str) -> pd.DataFrame:
+    schema, name = relation.split(".")
+    cur = conn.execute(
+        sql.SQL("select * from {}.{} order by symbol, ts").format(
+            sql.Identifier(schema), sql.Identifier(name)
+        )
+    )
+    frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description or []])
+    for column in frame.columns:
+        if column not in ("symbol", "ts", "origin"):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def features(url: str) -> dict[str, pd.DataFrame]:
+    with psycopg.connect(url) as conn:
+        tables = {model: _table(conn, f"features.{model}") for model in MODELS}
+        tables["stg_bars_1m"] = _table(conn, "staging.stg_bars_1m").drop(columns="origin")
+    return tables
+
+
+def arrivals(name: str, frame: pd.DataFrame, rng: random.Random) -> list[pd.DataFrame]:
+    if name == "in_order":
+        # time order across symbols, cut at random places (inside gaps and flat stretches too)
+        ordered = frame.sort_values(["ts", "symbol"], kind="stable")
+        cuts = sorted(rng.sample(range(1, len(ordered)), 5))
+        bounds = [0, *cuts, len(ordered)]
+        return [ordered.iloc[a:b] for a, b in itertools.pairwise(bounds)]
+    # late (and procedures): 2% of the bars after each symbol's 200th held back and loaded
+    # after the rest, then BACKFILLED's first BACKFILL_BARS bars (older than every bar it has)
+    backfill = frame[frame["symbol"] == BACKFILLED].iloc[:BACKFILL_BARS]
+    rest = frame.drop(backfill.index)
+    eligible = rest[rest.groupby("symbol").cumcount() >= 200]
+    held = eligible.sample(frac=0.02, random_state=rng.randrange(2**31))
+    on_time = rest.drop(held.index).sort_values(["ts", "symbol"], kind="stable")
+    half = len(on_time) // 2
+    return [on_time.iloc[:half], on_time.iloc[half:], held, backfill]
+
+
+class Runs:
+    """The full build and the chunked runs, each in a database of its own, two at a time."""
+
+    def __init__(self, databases: FreshDatabase, tmp: Path, frame: pd.DataFrame) -> None:
+        self.databases, self.tmp, self.frame = databases, tmp, frame
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.futures: dict[str, Future] = {
+            name: self.pool.submit(self._run, name)
+            for name in ("late", "reference", "procedures", "in_order")
+        }
+
+    def get(self, name: str) -> dict:
+        return self.futures[name].result()
+
+    def _run(self, name: str) -> dict:
+        url = self.databases.create("tf_bars")
+        run_cli("migrate", dsn=url)
+        parts = (
+            [self.frame]
+            if name == "reference"
+            else arrivals(name, self.frame, random.Random(f"{SEED}:{name}"))
+        )
+        steps = []
+        for i, part in enumerate(parts):
+            _load(url, part, self.tmp / f"{name}_{i}.csv")
+            if name == "procedures" and i:
+                _call_refresh(url)  # psql, no dbt: the compiled procedures
+            else:
+                run_cli("refresh", dsn=url)
+            if name == "procedures" and not i:
+                run_cli("schedule", "install", dsn=url)
+            steps.append(features(url))
+        return {"steps": steps, "sizes": [len(p) for p in parts], "url": url}
+
+
+@pytest.fixture(scope="module")
+def runs(
+    databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame
+) -> Iterator[Runs]:
+    runs = Runs(databases, tmp_path_factory.mktemp("bar_families"), history)
+    yield runs
+    runs.pool.shutdown(cancel_futures=True)
+
+
+def _where(name: str, run: dict) -> str:
+    return f"chunking {name}, seed {SEED}, arrivals of {run['sizes']} bars"
+
+
+def test_every_bar_model_has_an_oracle() -> None:
+    assert len(MODELS) >= 18
+    assert sorted(ORACLES) == MODELS
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_family_equals_its_oracle(runs: Runs, model: str) -> None:
+    tables = runs.get("reference")["steps"][-1]
+    bars, got = tables["stg_bars_1m"], tables[model]
+    assert len(got) == len(bars), f"{model}: {len(got)} rows for {len(bars)} bars"
+    values, scales, knives = [], [], []
+    for _symbol, symbol_bars in bars.groupby("symbol", sort=True):
+        symbol_bars = symbol_bars.reset_index(drop=True)
+        value, scale, knife = ORACLES[model](symbol_bars, float(symbol_bars["close"].iloc[0]))
+        values.append(value)
+        scales.append(scale)
+        knives.append(knife)
+    want = pd.concat(values, ignore_index=True)
+    # the features are judged here; the state a refresh continues from (state_*), by the
+    # chunked runs below, which equal a full build only if it is carried exactly
+    got = got[[c for c in got.columns if not c.startswith("state_")]].reset_index(drop=True)
+    want = want[[c for c in want.columns if not c.startswith("state_")]]
+    assert list(got.columns) == list(want.columns)
+    term_scales = None if scales[0] is None else pd.concat(scales, ignore_index=True)
+    if knives[0] is not None:
+        # knife edges (K4): blank on both sides, explicitly, nowhere else
+        knife = pd.concat(knives, ignore_index=True)
+        columns = [c for c in want.columns if c not in ("symbol", "ts")]
+        mask = knife[columns].to_numpy(dtype=bool)
+        for frame in (got, want):
+            frame[columns] = np.where(mask, np.nan, frame[columns].to_numpy(dtype=float))
+    problems = mismatches(got, want, term_scales=term_scales)
+    assert not problems, f"seed {SEED}\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", ["in_order", "late", "procedures"])
+@pytest.mark.parametrize("model", MODELS)
+def test_refreshing_after_each_arrival_equals_a_full_build(
+    runs: Runs, name: str, model: str
+) -> None:
+    run = runs.get(name)
+    full = runs.get("reference")["steps"][-1][model]
+    assert len(full) == len(runs.frame)
+    problems = mismatches(run["steps"][-1][model], full)
+    assert not problems, _where(name, run) + "\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_appending_never_changes_the_past(runs: Runs, model: str) -> None:
+    run = runs.get("in_order")
+    final = run["steps"][-1][model].set_index(["symbol", "ts"])
+    for step in run["steps"][:-1]:
+        before = step[model]
+        after = final.loc[before.set_index(["symbol", "ts"]).index].reset_index()
+        problems = mismatches(after, before)
+        assert not problems, _where("in_order", run) + "\n" + "\n".join(problems)
+
+
+def test_late_bars_changed_what_follows_them(runs: Runs) -> None:
+    """The late arrivals recomputed rows that were already stored (so the equality above is
+    not vacuous): the backfill changed C_first and so every rate-index feature of the symbol."""
+    run = runs.get("late")
+    before, after = run["steps"][-2], run["steps"][-1]
+    for model in ("bollinger_rate", "statistics_rate", "regression_rate"):
+        old = before[model][before[model]["symbol"] == BACKFILLED]
+        new = (
+            after[model]
+            .set_index(["symbol", "ts"])
+            .loc[old.set_index(["symbol", "ts"]).index]
+            .reset_index()
+        )
+        assert mismatches(new, old.reset_index(drop=True)), f"{model}: the backfill changed nothing"
+
+
+def test_catalog_and_mart_list_every_bar_feature(runs: Runs) -> None:
+    url = runs.get("reference")["url"]
+    with psycopg.connect(url) as conn:
+        catalog = pd.DataFrame(
+            conn.execute(
+                "select name, family, definition, unit from features.feature_catalog"
+            ).fetchall(),
+            columns=["feature_name", "family", "definition", "unit"],
+        )
+        mart = conn.execute("select * from features.bar_features limit 0")
+        mart_columns = [c.name for c in mart.description or []]
+        mart_rows = conn.execute("select count(*) from features.bar_features").fetchone()[0]
+    bar = catalog[catalog["family"].isin(MODELS)]
+    tables = runs.get("reference")["steps"][-1]
+    for model in MODELS:
+        columns = [
+            c
+            for c in tables[model].columns
+            if c not in ("symbol", "ts") and not c.startswith("state_")
+        ]
+        listed = set(bar.loc[bar["family"] == model, "feature_name"])
+        assert listed == set(columns), (
+            f"{model}: catalog and table differ: {sorted(listed ^ set(columns))[:5]}"
+        )
+        assert set(columns) <= set(mart_columns), model
+    assert bar["definition"].str.len().min() > 20
+    assert bar["unit"].notna().all()
+    assert len(bar) >= 700, f"{len(bar)} bar features in the catalog"
+    assert mart_rows == len(runs.frame)
+    assert np.unique(mart_columns).size == len(mart_columns)
