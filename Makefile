@@ -55,3 +55,4 @@ bench: install db-start
 	@$(BIN)/python bench/bench_l2.py
 	@$(BIN)/python bench/bench_heavy.py
 	@$(BIN)/python bench/bench_schedule.py
+	@$(BIN)/python bench/bench_bars.py
