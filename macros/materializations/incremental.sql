@@ -3,11 +3,15 @@
     the new one beside it and swaps it in with replace_relation, so the views on it stay
     (dbt's own drops them with the old table). First builds and incremental runs are dbt's.
     With the var tf_compile_procedures it runs nothing and compiles the incremental run into a
-    procedure instead (compile_refresh_procedure).
+    procedure instead (compile_refresh_procedure). A model naming `continuous_aggregate` is
+    one where TimescaleDB's TSL edition is loaded (continuous_aggregate.sql).
 -#}
 {% materialization incremental, adapter='postgres' -%}
     {%- if var('tf_compile_procedures', false) -%}
         {{ return(compile_refresh_procedure()) }}
+    {%- endif -%}
+    {%- if config.get('continuous_aggregate') and continuous_aggregates_available() -%}
+        {{ return(build_continuous_aggregate(config.get('continuous_aggregate'))) }}
     {%- endif -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='table') -%}

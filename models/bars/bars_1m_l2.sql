@@ -6,9 +6,15 @@
     aggregate holds it; stg_bars_1m keeps the final ones (the symbol has a snapshot at or
     after the minute's end).
     Incremental: per symbol with new writes, the minutes from the earlier of the latest bar
-    (it may have been partial) and the minute of the earliest write are recomputed.
+    (it may have been partial) and the minute of the earliest write are recomputed. Where
+    TimescaleDB's TSL edition is loaded, a continuous aggregate with the same rows instead
+    (macros/bars/bars_1m_l2_continuous.sql).
 -#}
-{{ config(pre_hook="{{ refresh_begin('l2') }}", post_hook="{{ refresh_end('l2') }}") }}
+{{ config(
+    pre_hook="{{ refresh_begin('l2') }}",
+    post_hook="{{ refresh_end('l2') }}",
+    continuous_aggregate='bars_1m_l2_continuous',
+) }}
 -- depends_on: {{ ref('stg_l2_snapshots') }}
 {%- set raw = source('market', 'l2_snapshots') %}
 with

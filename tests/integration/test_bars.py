@@ -2,10 +2,13 @@
 FEATURE_DEFINITIONS section K-bars): bars_1m_l2 from snapshots, stg_bars_1m (loaded bars win,
 derived bars only once final) and bars_30m / bars_60m; and the property that refreshing after
 each arrival (loads and direct writes of snapshots and bars, late ones too) ends where a full
-build does. Continuous aggregates: see test_continuous_aggregates_need_the_tsl_edition."""
+build does. Where TimescaleDB's TSL edition is loaded, bars_1m_l2 is a continuous aggregate
+(macros/materializations/continuous_aggregate.sql), and the same tests judge it; the last
+test compares the two paths on the same arrivals there, and says why it skips elsewhere."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -232,10 +235,77 @@ def test_continuous_aggregates_need_the_tsl_edition(full: str) -> None:
     with psycopg.connect(full) as conn:
         license_ = conn.execute("select current_setting('timescaledb.license', true)").fetchone()[0]
         if license_ == "timescale":
-            pytest.skip("TSL edition present: the continuous-aggregate path is not built yet")
+            pytest.skip("TSL edition present: test_the_continuous_aggregate_path covers it")
         with pytest.raises(psycopg.errors.FeatureNotSupported):
             conn.execute(
                 "create materialized view bars_probe with (timescaledb.continuous) as"
                 " select symbol, time_bucket(interval '1 minute', ts) as ts, count(*)"
                 " from market.l2_snapshots group by 1, 2 with no data"
             )
+
+
+def _license(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute("select current_setting('timescaledb.license', true)").fetchone()[0]
+
+
+def test_the_continuous_aggregate_path_equals_the_fallback(
+    databases: FreshDatabase, tmp_path_factory, data, full: str
+) -> None:
+    """Where the TSL edition is loaded: the same arrivals refreshed on two databases, one with
+    bars_1m_l2 as a continuous aggregate (the default there) and one forced to the
+    incremental model (var tf_no_continuous_aggregates), hold identical rows in every K-bars
+    relation after every arrival; the aggregate has real-time aggregation and a policy."""
+    license_ = _license(full)
+    if license_ != "timescale":
+        pytest.skip(
+            f"timescaledb.license is {license_!r} here: the Apache edition has no continuous"
+            " aggregates (0A000, test above), so bars_1m_l2 is the incremental model; this"
+            " test runs where TimescaleDB's TSL edition is loaded"
+        )
+    l2, bars = data
+    tmp = tmp_path_factory.mktemp("bars_cagg")
+    cagg, table = databases.create("tf_bars_cagg"), databases.create("tf_bars_table")
+    fallback = ["--vars", json.dumps({"tf_no_continuous_aggregates": True})]
+    for url in (cagg, table):
+        run_cli("migrate", dsn=url)
+    for i, (kind, how, rows) in enumerate(_arrivals(l2, bars)):
+        for url in (cagg, table):
+            if how == "load":
+                run_cli("load", kind, str(_csv(rows, tmp / f"{i}_{kind}.csv")), dsn=url)
+            else:
+                columns = L2_COLUMNS if kind == "l2" else BAR_COLUMNS
+                _insert(url, rows, "l2_snapshots" if kind == "l2" else "bars_1m", columns)
+        run_cli("refresh", *SELECT, dsn=cagg)
+        run_cli(
+            "dbt",
+            "build",
+            "--resource-type",
+            "seed",
+            "--resource-type",
+            "model",
+            *SELECT,
+            *fallback,
+            dsn=table,
+        )
+        for relation in RELATIONS:
+            problems = _differences(stored(cagg, relation), stored(table, relation))
+            assert problems == [], f"after arrival {i} ({kind}, {how}): {relation}: {problems}"
+    with psycopg.connect(cagg) as conn:
+        realtime = conn.execute(
+            "select not materialized_only from timescaledb_information.continuous_aggregates"
+            " where view_schema = 'features' and view_name = 'bars_1m_l2'"
+        ).fetchall()
+        policies = conn.execute(
+            "select count(*) from timescaledb_information.jobs"
+            " where proc_name = 'policy_refresh_continuous_aggregate'"
+            " and hypertable_name in (select materialization_hypertable_name"
+            " from timescaledb_information.continuous_aggregates where view_name = 'bars_1m_l2')"
+        ).fetchone()[0]
+    assert realtime == [(True,)]
+    assert policies == 1
+    with psycopg.connect(table) as conn:
+        kind_ = conn.execute(
+            "select relkind from pg_class where oid = 'features.bars_1m_l2'::regclass"
+        )
+        assert kind_.fetchone()[0] == "r"
