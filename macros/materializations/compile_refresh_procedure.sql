@@ -5,10 +5,14 @@
     table, the delete+insert of its strategy, its post-hooks), each run by EXECUTE, so that
     the procedure needs no dbt. Recorded in ops.refresh_procedures with the md5 of the
     statements and the models it reads. The model's table must exist (a first build is dbt's).
+    A continuous aggregate (TSL edition) gets its hooks only, so that the models following it
+    advance: real-time aggregation serves what is newer than its materialized part, and its
+    refresh policy (every minute) re-materializes late rows older than that.
 -#}
 {% macro compile_refresh_procedure() -%}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- if existing_relation is none or existing_relation.is_view -%}
+    {%- set continuous = config.get('continuous_aggregate') and continuous_aggregates_available() -%}
+    {%- if existing_relation is none or (existing_relation.is_view and not continuous) -%}
         {{ exceptions.raise_compiler_error(this ~ " has not been built yet: run `tickfeatures refresh` before `tickfeatures schedule install`") }}
     {%- endif -%}
     {%- set target_relation = this.incorporate(type='table') -%}
@@ -17,20 +21,24 @@
     {%- for hook in pre_hooks | selectattr('transaction') -%}
         {%- do statements.append(render(hook.get('sql')) | trim) -%}
     {%- endfor -%}
-    {%- do statements.append('drop table if exists ' ~ temp_relation) -%}
-    {%- do statements.append(get_create_table_as_sql(True, temp_relation, sql)) -%}
-    {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
-    {%- do statements.append(strategy({
-        'target_relation': target_relation,
-        'temp_relation': temp_relation,
-        'unique_key': config.get('unique_key'),
-        'dest_columns': adapter.get_columns_in_relation(existing_relation),
-        'incremental_predicates': config.get('incremental_predicates'),
-    })) -%}
+    {%- if not continuous -%}
+        {%- do statements.append('drop table if exists ' ~ temp_relation) -%}
+        {%- do statements.append(get_create_table_as_sql(True, temp_relation, sql)) -%}
+        {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
+        {%- do statements.append(strategy({
+            'target_relation': target_relation,
+            'temp_relation': temp_relation,
+            'unique_key': config.get('unique_key'),
+            'dest_columns': adapter.get_columns_in_relation(existing_relation),
+            'incremental_predicates': config.get('incremental_predicates'),
+        })) -%}
+    {%- endif -%}
     {%- for hook in post_hooks | selectattr('transaction') -%}
         {%- do statements.append(render(hook.get('sql')) | trim) -%}
     {%- endfor -%}
-    {%- do statements.append('drop table if exists ' ~ temp_relation) -%}
+    {%- if not continuous -%}
+        {%- do statements.append('drop table if exists ' ~ temp_relation) -%}
+    {%- endif -%}
     {%- set body = statements | reject('equalto', '') | join(';\n') -%}
     {%- if '$tf_statement$' in body -%}
         {{ exceptions.raise_compiler_error("the compiled SQL of " ~ this ~ " holds the quote $tf_statement$") }}
