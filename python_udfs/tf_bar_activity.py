@@ -75,7 +75,7 @@ MODELS: dict[str, list[str]] = {
         *(f"vol_ma_ratio_w{short}_w{long}" for short, long in MA_RATIO_PAIRS),
     ],
     "spread_features": [
-        "spread_bps",
+        "bar_spread_bps",
         "spread_over_range",
         *(f"{metric}_w{n}" for metric in _SPREAD_METRICS for n in WINDOWS),
     ],
@@ -272,7 +272,7 @@ def _spread_features(bars: Bars) -> dict[str, np.ndarray]:
     has_move = np.isfinite(move)
 
     out: dict[str, np.ndarray] = {
-        "spread_bps": spread_bps,
+        "bar_spread_bps": spread_bps,
         "spread_over_range": _div(spread, bar_range),
     }
     for n in WINDOWS:

@@ -27,7 +27,7 @@ UNLOCK = "select pg_advisory_unlock(hashtextextended('tickfeatures:refresh', 0))
 # every model of these folders is incremental (dbt_project.yml), so each gets a procedure
 INCREMENTAL = sorted(
     path.stem
-    for folder in ("l2", "targets", "heavy", "bars")
+    for folder in ("l2", "targets", "heavy", "bars", "bar")
     for path in (ROOT / "models" / folder).glob("*.sql")
 )
 

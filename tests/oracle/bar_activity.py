@@ -164,7 +164,7 @@ def spread_features(bars: pd.DataFrame, first_close: float) -> pd.DataFrame:
     move = bars["close"].diff().abs().to_numpy(float)  # NaN on the first bar
 
     cols: dict[str, np.ndarray] = {
-        "spread_bps": spread_bps,
+        "bar_spread_bps": spread_bps,
         "spread_over_range": _div(spread, bar_range),
     }
     by_metric: dict[str, dict[int, np.ndarray]] = {}
