@@ -109,7 +109,8 @@ def copy_out(conn: psycopg.Connection, query: str) -> pd.DataFrame:
 
 
 def _inputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    minute = frame["ts"].to_numpy().astype("datetime64[m]").astype(np.int64).astype(np.float64)
+    utc = frame["ts"].dt.tz_localize(None).to_numpy()
+    minute = utc.astype("datetime64[m]").astype(np.int64).astype(np.float64)
     return {"minute": minute, **{c: frame[c].to_numpy(np.float64) for c in BAR_INPUTS}}
 
 
@@ -173,7 +174,7 @@ def round_trip(url: str, workers: int) -> dict[str, float]:
     t2 = time.perf_counter()
     symbol_bytes = [s.encode() for s in symbols]
     codes = np.repeat(np.arange(len(symbols)), [len(j[1]) for j in jobs])
-    ts_us = bars["ts"].to_numpy().astype("datetime64[us]").astype(np.int64)
+    ts_us = bars["ts"].dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
     with psycopg.connect(url) as conn:
         conn.execute("drop schema if exists pandas_bars cascade")
         conn.execute("create schema pandas_bars")
@@ -227,7 +228,7 @@ def bars_csv(cache: Path, days: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--days", type=int, default=44, help="calendar days of bars (44: ~31,000 per pair)"
+        "--days", type=int, default=30, help="calendar days of bars (30: 31,680 per pair)"
     )
     parser.add_argument("--threads", type=int, default=2, help="dbt threads and round-trip workers")
     parser.add_argument("--out", default=str(ROOT / ".tickfeatures" / "bench" / "bars.json"))

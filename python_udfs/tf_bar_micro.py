@@ -35,8 +35,16 @@ import math
 
 import numpy as np
 import tf_bar_common
-from scipy.special import ndtr
 from tf_common import InputError, checkpoint
+
+# Phi, the standard normal CDF, as scipy.special.ndtr computes it (through erfc), without
+# importing scipy: 0.15 s in every new database session, more than a refresh's own work
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+
 
 WINDOWS: tuple[int, ...] = (15, 30, 60, 240, 1440)
 VPIN_BUCKETS = 50  # n of E3
@@ -382,7 +390,7 @@ def _vpin(
     ]
     out = {name: np.full(n, np.nan) for name in names}
     sigma = _sigma(dp, first)
-    phi = np.where(sigma > 0, ndtr(dp / np.where(sigma > 0, sigma, 1.0)), 0.5)
+    phi = np.where(sigma > 0, _ndtr(dp / np.where(sigma > 0, sigma, 1.0)), 0.5)
     phi[~np.isfinite(sigma)] = np.nan
     checkpoint()
 

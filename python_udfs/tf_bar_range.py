@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
-from tf_bar_common import Bars
+from tf_bar_common import Bars, first_order
+from tf_bar_common import window_reduce as _window_reduce
 from tf_common import checkpoint
 
 # --- columns ------------------------------------------------------------------------------------
@@ -105,33 +105,11 @@ def compute(model: str, bars: Bars, params: dict) -> dict[str, np.ndarray]:
             return _fibonacci(bars)
         if model == "realized_volatility":
             return _realized_volatility(bars)
-        return _market_regime(bars)
+        # rows before `start` are only warm-up: the windowed ranks and fits skip them
+        return _market_regime(bars, int(params.get("start") or 0))
 
 
 # --- window building blocks ---------------------------------------------------------------------
-
-
-def _window_reduce(x: np.ndarray, n: int, op: np.ufunc) -> np.ndarray:
-    """op (np.add, np.maximum, np.minimum) over the n rows t-n+1..t along axis 0, NaN for the
-    first n-1 rows. Each window combines the suffix of one block of n rows with the prefix of
-    the next, so it reduces exactly its own terms (a NaN reaches only windows holding it)."""
-    m = x.shape[0]
-    out = np.full(x.shape, np.nan)
-    if m < n:
-        return out
-    rows = -(-m // n) * n
-    padded = np.zeros((rows, *x.shape[1:]))
-    padded[:m] = x
-    blocks = padded.reshape(rows // n, n, *x.shape[1:])
-    prefix = op.accumulate(blocks, axis=1).reshape(padded.shape)
-    suffix = op.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(padded.shape)
-    t = np.arange(n - 1, m)
-    start = t - n + 1
-    combined = op(suffix[start], prefix[t])
-    aligned = start % n == 0
-    combined[aligned] = prefix[t[aligned]]
-    out[n - 1 :] = combined
-    return out
 
 
 def _window_sum(x: np.ndarray, n: int) -> np.ndarray:
@@ -182,14 +160,15 @@ def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.log1p((a - b) / b)
 
 
-def _percent_rank(v: np.ndarray, first: int, window: int = DAY) -> np.ndarray:
+def _percent_rank(v: np.ndarray, first: int, window: int = DAY, skip: int = 0) -> np.ndarray:
     """Percent rank of v_t among the non-NULL values of bars t-window+1..t: the share of the
     others strictly below it, #{v_j < v_t - 1e-9|v_t|} / (m - 1), m the non-NULL count (the
     current value included). NULL while t < first + window - 1 (first: the series' first
-    possible value), when v_t is NULL or when m < 2."""
+    possible value), when v_t is NULL or when m < 2. Rows before `skip` are left NULL (not
+    computed: an incremental refresh writes none of them)."""
     m = len(v)
     out = np.full(m, np.nan)
-    begin = first + window - 1
+    begin = max(first + window - 1, skip)
     if m <= begin:
         return out
     count = _window_sum(np.isfinite(v).astype(float), window)
@@ -293,17 +272,20 @@ def _realized_volatility(bars: Bars) -> dict[str, np.ndarray]:
 # --- K13 market_regime --------------------------------------------------------------------------
 
 
-def _trend_fits(close: np.ndarray, windows: tuple[int, ...]) -> dict[int, list[np.ndarray]]:
+def _trend_fits(
+    close: np.ndarray, windows: tuple[int, ...], skip: int = 0
+) -> dict[int, list[np.ndarray]]:
     """D2 over the last n closes for each n in windows: [slope_z, R^2, trend score], on
     y = ln C centred on the current close (y_j = ln(C_j / C_t)). Every window ends at the
-    current close, so the shorter ones are the last columns of the longest one's y."""
+    current close, so the shorter ones are the last columns of the longest one's y. Rows
+    before `skip` are left NULL."""
     m = len(close)
     longest = max(windows)
     fits = {n: [np.full(m, np.nan) for _ in range(3)] for n in windows}
     padded = np.concatenate([np.full(longest - 1, np.nan), close])
     view = sliding_window_view(padded, longest)  # row t: bars t-longest+1..t
     step = max(1, (1 << 21) // longest)
-    for a in range(0, m, step):
+    for a in range(min(skip, m), m, step):
         window = view[a : a + step]
         current = window[:, -1:]
         y_all = np.log1p((window - current) / current)
@@ -327,9 +309,10 @@ def _trend_fits(close: np.ndarray, windows: tuple[int, ...]) -> dict[int, list[n
     return fits
 
 
-def _rs_of_chunks(r: np.ndarray, s: int) -> np.ndarray:
+def _rs_of_chunks(r: np.ndarray, s: int, first_end: int = 0) -> np.ndarray:
     """D4 step 2 for the chunk of s returns ending at each bar: R/S, NaN when S = 0 (all s
-    returns equal, decided exactly) or a return is NULL."""
+    returns equal, decided exactly) or a return is NULL. Chunks ending before `first_end`
+    are left NaN (not computed)."""
     m = len(r)
     out = np.full(m, np.nan)
     if m < s:
@@ -337,7 +320,7 @@ def _rs_of_chunks(r: np.ndarray, s: int) -> np.ndarray:
     varies = (_window_reduce(r, s, np.maximum) != _window_reduce(r, s, np.minimum))[s - 1 :]
     view = sliding_window_view(r, s)
     step = max(1, (1 << 20) // s)
-    for a in range(0, len(view), step):
+    for a in range(max(0, first_end - s + 1), len(view), step):
         chunk = view[a : a + step]
         dev = chunk - chunk.mean(axis=1, keepdims=True)
         y = np.cumsum(dev, axis=1)
@@ -407,7 +390,7 @@ def _wilder_adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = A
         out = np.full(m, np.nan)
         seed = term[1:n].sum()
         out[n - 1] = seed
-        out[n:] = lfilter([1.0], [1.0, -a], term[n:], zi=[a * seed])[0]
+        out[n:] = first_order(term[n:], a, before=seed)
         return out
 
     p, mi, t = smooth(plus_dm), smooth(minus_dm), smooth(tr)
@@ -433,12 +416,12 @@ def _wilder_adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = A
     return adx, di_diff
 
 
-def _market_regime(bars: Bars) -> dict[str, np.ndarray]:
+def _market_regime(bars: Bars, skip: int = 0) -> dict[str, np.ndarray]:
     close = bars.close
     m = len(close)
     out: dict[str, np.ndarray] = {}
     step = np.abs(close - _lag(close, 1))
-    fits = _trend_fits(close, REGIME_WINDOWS)
+    fits = _trend_fits(close, REGIME_WINDOWS, skip)
     for n in REGIME_WINDOWS:
         path = _window_sum(step, n)
         net = np.abs(close - _lag(close, n))
@@ -455,7 +438,14 @@ def _market_regime(bars: Bars) -> dict[str, np.ndarray]:
         if n in (60, 240):
             out[f"regime_range_pct_w{n}"] = 100.0 * (top - bottom) / close
     r = _log_ratio(close, _lag(close, 1))
-    rs = {s: _rs_of_chunks(r, s) for s in HURST_CHUNKS if s <= max(HURST_WINDOWS) // 2}
+    # a Hurst exponent at bar t reads the chunks ending at t, t - s, ..., t - n + s: rows
+    # before `skip` are not written, so chunks ending before skip - n + s are not needed
+    longest = max(HURST_WINDOWS)
+    rs = {
+        s: _rs_of_chunks(r, s, first_end=skip - longest + s)
+        for s in HURST_CHUNKS
+        if s <= longest // 2
+    }
     for n in HURST_WINDOWS:
         hurst = _hurst(rs, n, m)
         out[f"regime_hurst_w{n}"] = hurst
@@ -477,7 +467,7 @@ def _market_regime(bars: Bars) -> dict[str, np.ndarray]:
     squares = r * r
     sums = {n: _window_sum(squares, n) for n in sorted({*VOL_PCT_WINDOWS, 15, 240})}
     for n in VOL_PCT_WINDOWS:
-        out[f"regime_vol_pct_w{n}"] = _percent_rank(np.sqrt(sums[n]), first=n)
+        out[f"regime_vol_pct_w{n}"] = _percent_rank(np.sqrt(sums[n]), first=n, skip=skip)
     out["regime_vol_ratio_w15_w240"] = np.where(
         sums[240] > 0, np.sqrt((sums[15] / 15.0) / (sums[240] / 240.0)), np.nan
     )
@@ -491,9 +481,9 @@ def _market_regime(bars: Bars) -> dict[str, np.ndarray]:
     for n in LIQ_PCT_WINDOWS:
         count = _window_sum(traded.astype(float), n)
         amihud = np.where(count > 0, _window_sum(term, n) / count, np.nan)
-        out[f"regime_liq_pct_w{n}"] = _percent_rank(amihud, first=n)
+        out[f"regime_liq_pct_w{n}"] = _percent_rank(amihud, first=n, skip=skip)
     out["regime_liq_class"] = _classes(out["regime_liq_pct_w60"])
-    out["regime_spread_pct"] = _percent_rank(bars.spread, first=0)
-    out["regime_ticks_pct"] = _percent_rank(bars.ticks, first=0)
+    out["regime_spread_pct"] = _percent_rank(bars.spread, first=0, skip=skip)
+    out["regime_ticks_pct"] = _percent_rank(bars.ticks, first=0, skip=skip)
     out["regime_state"] = 3.0 * out["regime_vol_class"] + out["regime_adx_trend"]
     return out

@@ -11,7 +11,7 @@ Every function follows the python wrapper's output layout (F0):
   (F0); here an interior NaN makes NaN every output that depends on it instead (the rest of
   the series for a recursion, the windows that hold it for a window function).
 
-Numerics. Recursions (EMA, Wilder) run through scipy.signal.lfilter with TA-Lib's seed as
+Numerics. Recursions (EMA, Wilder) run through tf_bar_common.first_order with TA-Lib's seed as
 the initial condition; they differ from TA-Lib's loop by rounding only (~1e-16 relative).
 Window functions sum the window afresh at every row, so none carries a running-sum residue,
 and moments are taken about the current value (K0 numerics). Where TA-Lib's running sums
@@ -29,8 +29,7 @@ k = ln(1e-13) / ln(decay) rows (EMA(26): 389, EMA(75): 1123, Wilder(14): 404).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
-from scipy.signal import lfilter
+from tf_bar_common import first_order, window_reduce
 
 __all__ = [
     "adx",
@@ -105,15 +104,11 @@ def _window_sum(x: np.ndarray, n: int) -> np.ndarray:
 
 def _rolling_max(x: np.ndarray, n: int) -> np.ndarray:
     """max of x[t-n+1..t] for t >= n-1 (NaN before); x finite."""
-    out = maximum_filter1d(x, n, origin=(n - 1) // 2) if len(x) else x.copy()
-    out[: n - 1] = np.nan
-    return out
+    return window_reduce(x, n, np.maximum)
 
 
 def _rolling_min(x: np.ndarray, n: int) -> np.ndarray:
-    out = minimum_filter1d(x, n, origin=(n - 1) // 2) if len(x) else x.copy()
-    out[: n - 1] = np.nan
-    return out
+    return window_reduce(x, n, np.minimum)
 
 
 def _has_nan(x: np.ndarray, n: int) -> np.ndarray:
@@ -192,9 +187,7 @@ def smooth(x: np.ndarray, alpha: float, start: int, seed: float) -> np.ndarray:
         return out
     out[start] = seed
     if start + 1 < len(x):
-        out[start + 1 :], _ = lfilter(
-            [alpha], [1.0, alpha - 1.0], x[start + 1 :], zi=[(1.0 - alpha) * seed]
-        )
+        out[start + 1 :] = first_order(alpha * x[start + 1 :], 1.0 - alpha, before=seed)
     return out
 
 
@@ -434,7 +427,7 @@ def dmi(
         seed = float(np.sum(term[1:n]))
         s = _nan(k)
         s[n - 1] = seed
-        s[n:], _ = lfilter([1.0], [1.0, -keep], term[n:], zi=[keep * seed])
+        s[n:] = first_order(term[n:], keep, before=seed)
         sums.append(s)
     p, mm, t = sums
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -453,9 +446,7 @@ def dmi(
         rest = np.arange(first + 1, k)
         steps = rest[defined[first + 1 :] | np.isnan(dx[first + 1 :])]
         if len(steps):
-            adx[steps], _ = lfilter(
-                [1.0 / n], [1.0, 1.0 / n - 1.0], dx[steps], zi=[(1.0 - 1.0 / n) * adx[first]]
-            )
+            adx[steps] = first_order(dx[steps] / n, 1.0 - 1.0 / n, before=adx[first])
         # rows where DX is undefined hold the previous ADX
         filled = np.where(np.isnan(adx), 0, np.arange(k))
         filled[: first + 1] = np.arange(first + 1)
