@@ -340,7 +340,7 @@ def main() -> int:
         )
         tf("load", "bars", str(minute), dsn=url)
         started = time.perf_counter()
-        tf("refresh", "--select", "path:models/bars", "path:models/bar", "stg_bars_1m", dsn=url)
+        tf("refresh", "--select", "path:models/bars", "path:models/bar", dsn=url)
         refresh_s.append(time.perf_counter() - started)
         log(f"incremental refresh {i + 1}: {refresh_s[-1]:.1f} s wall")
 
