@@ -24,7 +24,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -35,13 +34,13 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "python_udfs"))
 
 import tf_bars  # noqa: E402
+from benchlib import fresh_database, log, settle, tf  # noqa: E402
 
 from tickfeatures import config, generate, pgcopy  # noqa: E402
 from tickfeatures.db import redact  # noqa: E402
@@ -54,42 +53,6 @@ REFRESH_RUNS = 3
 BARS_PER_SYMBOL_YEAR = 5 * 52 * 1440
 TALIB_MODELS = ("technical_rate", "technical_bqx")
 BAR_INPUTS = ["open", "high", "low", "close", "volume", "spread", "ticks"]
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def tf(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, config.DSN_ENV: dsn}
-    result = subprocess.run(
-        [sys.executable, "-m", "tickfeatures.cli", *args],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"tickfeatures {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def fresh_database(base: str, name: str) -> str:
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return make_conninfo(base, dbname=name)
-
-
-def settle(url: str) -> None:
-    """VACUUM ANALYZE and CHECKPOINT between timed steps, so that neither pays for the
-    background work of the one before. Untimed."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("vacuum analyze")
-        conn.execute("checkpoint")
 
 
 def bar_models() -> list[str]:

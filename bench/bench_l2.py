@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -24,10 +23,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import fresh_database, log, settle, tf  # noqa: E402
 
 from tests.oracle.registry import L2_FAMILIES, ORACLES  # noqa: E402
 from tickfeatures import config, generate  # noqa: E402
@@ -36,25 +36,6 @@ from tickfeatures.schema import L2_COLUMNS  # noqa: E402
 
 SYMBOLS = ["EURUSD", "GBPUSD"]
 REFRESH_RUNS = 3  # one new minute each, timed separately: the figure is their maximum
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def tf(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, config.DSN_ENV: dsn}
-    result = subprocess.run(
-        [sys.executable, "-m", "tickfeatures.cli", *args],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"tickfeatures {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def snapshots_csv(rows_per_symbol: int, cache: Path) -> Path:
@@ -84,15 +65,6 @@ def snapshots_csv(rows_per_symbol: int, cache: Path) -> Path:
         generate.write_csv(take(), L2_COLUMNS, path)
         assert all(n == rows_per_symbol for n in counts.values()), counts
     return path
-
-
-def fresh_database(base: str, name: str) -> str:
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return make_conninfo(base, dbname=name)
 
 
 def pandas_round_trip(url: str) -> dict[str, float]:
@@ -168,18 +140,6 @@ def pandas_round_trip(url: str) -> dict[str, float]:
     timings["copy_in_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     return timings
-
-
-def settle(url: str) -> None:
-    """Leave no background work from one step to run inside the next timed one: VACUUM
-    ANALYZE (else autovacuum processes the new tables) and a CHECKPOINT (else the gigabytes
-    a bulk step dirtied are written out while the next step runs). Untimed."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("vacuum analyze")
-        try:
-            conn.execute("checkpoint")
-        except psycopg.errors.InsufficientPrivilege:
-            log("CHECKPOINT needs superuser or pg_checkpoint here: skipped")
 
 
 def main() -> int:

@@ -14,6 +14,11 @@ from tests.oracle.bar_datasets import kernel_inputs
 from tests.oracle.compare import mismatches
 
 
+def symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
+    """A dataset's symbols, each on its own, sorted by ts."""
+    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
+
+
 def full(model: str, bars: pd.DataFrame, **params: object) -> pd.DataFrame:
     """The model's columns on every bar of one symbol (a full build), NaN = NULL."""
     params.setdefault("first_close", float(bars["close"].iloc[0]))

@@ -6,7 +6,6 @@ present, long runs of equal volumes and spreads, and fractional volumes."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,6 @@ WARMUP_BARS = {"volume_features": 1440, "spread_features": 1440}
 
 MODELS = tuple(ORACLES)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
-    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
 
 
 def _complete(bars: pd.DataFrame) -> pd.DataFrame:
@@ -47,18 +42,12 @@ def _fractional(bars: pd.DataFrame) -> pd.DataFrame:
     return bars
 
 
-with warnings.catch_warnings():
-    # bar_datasets._minutes reads Timestamp.dayofweek, which pandas 3.1 deprecates (a warning
-    # in the dataset generator, not in the code under test)
-    warnings.filterwarnings(
-        "ignore", message="Timestamp.dayofweek is deprecated", category=DeprecationWarning
-    )
-    EDGE_CASES = _symbols(bar_datasets.edge_case_bars())
-    OTHER_SEEDS = [
-        bar_datasets.symbol_bars("EURUSD", seed=11),
-        _complete(bar_datasets.symbol_bars("USDJPY", seed=23, n=4000)),
-        _fractional(bar_datasets.symbol_bars("NZDUSD", seed=5)),
-    ]
+EDGE_CASES = harness.symbols(bar_datasets.edge_case_bars())
+OTHER_SEEDS = [
+    bar_datasets.symbol_bars("EURUSD", seed=11),
+    _complete(bar_datasets.symbol_bars("USDJPY", seed=23, n=4000)),
+    _fractional(bar_datasets.symbol_bars("NZDUSD", seed=5)),
+]
 DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [
     *(b["symbol"].iloc[0] for b in EDGE_CASES),

@@ -9,7 +9,6 @@ bar_harness with those inputs added."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,28 +29,18 @@ WARMUP_BARS = 1
 WARMUP_BUCKETS = 600
 
 
-def _symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
-    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
-
-
-with warnings.catch_warnings():
-    # bar_datasets._minutes reads Timestamp.dayofweek, which pandas 3.1 deprecates (a warning
-    # in the dataset generator, not in the code under test)
-    warnings.filterwarnings(
-        "ignore", message="Timestamp.dayofweek is deprecated", category=DeprecationWarning
-    )
-    EDGE_CASES = _symbols(bar_datasets.edge_case_bars())
-    OTHER_SEEDS = [
-        bar_datasets.symbol_bars("EURUSD", seed=11, start="2020-12-30 19:13"),
-        bar_datasets.symbol_bars("NZDUSD", seed=23, start="2019-06-02 23:47", n=2500),
-    ]
-    # a flat stretch of 1,600 bars: more than 20 flat 30- and 60-minute bars in a row (Bollinger
-    # sigma 0, efficiency ratio 0, range position 0.5, volatilities exactly 0)
-    FLAT = bar_datasets.symbol_bars("NZDUSD", seed=3, n=4000)
-    FLAT.loc[1000:2599, ["open", "high", "low", "close"]] = FLAT["close"].iloc[999]
-    # more 30- and 60-minute buckets than WARMUP_BUCKETS: a refresh near the end gets a cut
-    # short sequence of scale bars, whose recursions must have forgotten their seed
-    LONG = bar_datasets.symbol_bars("USDJPY", seed=5, n=45_000)
+EDGE_CASES = harness.symbols(bar_datasets.edge_case_bars())
+OTHER_SEEDS = [
+    bar_datasets.symbol_bars("EURUSD", seed=11, start="2020-12-30 19:13"),
+    bar_datasets.symbol_bars("NZDUSD", seed=23, start="2019-06-02 23:47", n=2500),
+]
+# a flat stretch of 1,600 bars: more than 20 flat 30- and 60-minute bars in a row (Bollinger
+# sigma 0, efficiency ratio 0, range position 0.5, volatilities exactly 0)
+FLAT = bar_datasets.symbol_bars("NZDUSD", seed=3, n=4000)
+FLAT.loc[1000:2599, ["open", "high", "low", "close"]] = FLAT["close"].iloc[999]
+# more 30- and 60-minute buckets than WARMUP_BUCKETS: a refresh near the end gets a cut
+# short sequence of scale bars, whose recursions must have forgotten their seed
+LONG = bar_datasets.symbol_bars("USDJPY", seed=5, n=45_000)
 DATASETS = [*EDGE_CASES, *OTHER_SEEDS, FLAT]
 IDS = [*(f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}" for b in DATASETS[:-1]), "flat"]
 

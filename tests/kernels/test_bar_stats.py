@@ -5,8 +5,6 @@ warm-up being the least that works."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,21 +29,11 @@ WARMUP_BARS = {
 MODELS = tuple(ORACLES)
 
 
-def _symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
-    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
-
-
-with warnings.catch_warnings():
-    # bar_datasets._minutes reads Timestamp.dayofweek, which pandas 3.1 deprecates (a warning
-    # in the dataset generator, not in the code under test); remove once it reads day_of_week
-    warnings.filterwarnings(
-        "ignore", message="Timestamp.dayofweek is deprecated", category=DeprecationWarning
-    )
-    EDGE_CASES = _symbols(bar_datasets.edge_case_bars())
-    OTHER_SEEDS = [
-        bar_datasets.symbol_bars("EURUSD", seed=11),
-        bar_datasets.symbol_bars("USDJPY", seed=23, n=1500),
-    ]
+EDGE_CASES = harness.symbols(bar_datasets.edge_case_bars())
+OTHER_SEEDS = [
+    bar_datasets.symbol_bars("EURUSD", seed=11),
+    bar_datasets.symbol_bars("USDJPY", seed=23, n=1500),
+]
 DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}-{len(b)}" for b in DATASETS]
 

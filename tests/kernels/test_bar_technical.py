@@ -5,7 +5,6 @@ stretch and the end), appends, and the NULL rules of the flat stretch and of mfi
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,22 +25,12 @@ WARMUP_BARS = {"technical_rate": 2600, "technical_bqx": 1500}
 MODELS = tuple(ORACLES)
 
 
-def _symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
-    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
-
-
-with warnings.catch_warnings():
-    # bar_datasets._minutes reads Timestamp.dayofweek, which pandas 3.1 deprecates (a warning
-    # in the dataset generator, not in the code under test)
-    warnings.filterwarnings(
-        "ignore", message="Timestamp.dayofweek is deprecated", category=DeprecationWarning
-    )
-    EDGE_CASES = _symbols(bar_datasets.edge_case_bars())
-    OTHER_SEEDS = [
-        bar_datasets.symbol_bars("EURUSD", seed=11),
-        # long enough that cuts past the rate warm-up fall in the flat and NULL-volume stretches
-        bar_datasets.symbol_bars("USDJPY", seed=23, n=9000),
-    ]
+EDGE_CASES = harness.symbols(bar_datasets.edge_case_bars())
+OTHER_SEEDS = [
+    bar_datasets.symbol_bars("EURUSD", seed=11),
+    # long enough that cuts past the rate warm-up fall in the flat and NULL-volume stretches
+    bar_datasets.symbol_bars("USDJPY", seed=23, n=9000),
+]
 DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}-{len(b)}" for b in DATASETS]
 

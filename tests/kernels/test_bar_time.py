@@ -4,8 +4,6 @@ gaps, day boundaries, flat stretches, the ends) and appends."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,25 +18,15 @@ WARMUP_BARS = {"lagged_features": 135, "time_features": 1}
 MODELS = tuple(ORACLES)
 
 
-def _symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
-    return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
-
-
-with warnings.catch_warnings():
-    # bar_datasets._minutes reads Timestamp.dayofweek, which pandas 3.1 deprecates (a warning
-    # in the dataset generator, not in the code under test); remove once it reads day_of_week
-    warnings.filterwarnings(
-        "ignore", message="Timestamp.dayofweek is deprecated", category=DeprecationWarning
-    )
-    EDGE_CASES = _symbols(bar_datasets.edge_case_bars())
-    # more seeds, starting where the calendar turns: the end of a year whose last ISO week is
-    # 53 (2020) into week 1 of 2021, a leap February into March, 2018 into 2019 (31 December
-    # 2018 is in ISO week 1 of 2019)
-    OTHER_SEEDS = [
-        bar_datasets.symbol_bars("EURUSD", seed=11, start="2020-12-30 19:00"),
-        bar_datasets.symbol_bars("USDJPY", seed=11, start="2024-02-28 22:30"),
-        bar_datasets.symbol_bars("NZDUSD", seed=23, start="2018-12-30 23:55", n=2500),
-    ]
+EDGE_CASES = harness.symbols(bar_datasets.edge_case_bars())
+# more seeds, starting where the calendar turns: the end of a year whose last ISO week is
+# 53 (2020) into week 1 of 2021, a leap February into March, 2018 into 2019 (31 December
+# 2018 is in ISO week 1 of 2019)
+OTHER_SEEDS = [
+    bar_datasets.symbol_bars("EURUSD", seed=11, start="2020-12-30 19:00"),
+    bar_datasets.symbol_bars("USDJPY", seed=11, start="2024-02-28 22:30"),
+    bar_datasets.symbol_bars("NZDUSD", seed=23, start="2018-12-30 23:55", n=2500),
+]
 DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}" for b in DATASETS]
 
