@@ -23,7 +23,7 @@
     )
     select
         '{{ this.identifier }}',
-        '{{ "incremental" if is_incremental() else "full" }}',
+        '{{ "continuous" if config.get("continuous_aggregate") and continuous_aggregates_available() else ("incremental" if is_incremental() else "full") }}',
         {% if is_incremental() -%}
         (select min(pending.min_ts) from {{ pending }} as pending),
         {%- else -%}

@@ -17,33 +17,35 @@
 
 
 {#-
-    Build (first run, --full-refresh, or a table left by the other path) or refresh the
-    continuous aggregate `this`, with the model's hooks around it so that ops.refresh_state
-    and ops.refresh_runs advance as for any incremental model. A refresh policy keeps it
-    current between runs (the aggregate's start_offset: all of history, so late rows are
-    materialized too; end_offset: the current minute, which real-time aggregation covers);
-    each run also refreshes what the invalidation log holds, after its transaction (TimescaleDB
-    refuses refresh_continuous_aggregate inside one), so a run leaves it exact.
+    Create (first run, or a table or view left by the other path) or refresh the continuous
+    aggregate `this`, with the model's hooks around it so that ops.refresh_state and
+    ops.refresh_runs advance as for any incremental model (mode 'continuous'). A refresh policy
+    keeps it current between runs (start_offset: all of history, so late rows are
+    materialized too; end_offset: the current minute, which real-time aggregation covers).
+    Each run also refreshes what TimescaleDB's invalidation log holds, after its transaction
+    (TimescaleDB refuses refresh_continuous_aggregate inside one), so a run leaves it exact;
+    --full-refresh re-materializes every bucket (force) and keeps the aggregate, and so the
+    views reading it. The state comes from the catalog, not dbt's relation cache: an upstream
+    pre-hook of this run may have dropped the aggregate (drop_continuous_aggregates).
 -#}
 {% macro build_continuous_aggregate(definition_macro) -%}
-    {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set is_cagg = run_query(
-        "select count(*) from timescaledb_information.continuous_aggregates"
-        ~ " where view_schema = '" ~ this.schema ~ "' and view_name = '" ~ this.identifier ~ "'"
-    ).columns[0].values()[0] > 0 -%}
-    {%- set rebuild = should_full_refresh() or not is_cagg -%}
+    {%- set state = run_query(
+        "select c.relkind::text, exists ("
+        ~ " select from timescaledb_information.continuous_aggregates as a"
+        ~ " where a.view_schema = n.nspname and a.view_name = c.relname)"
+        ~ " from pg_class as c join pg_namespace as n on c.relnamespace = n.oid"
+        ~ " where n.nspname = '" ~ this.schema ~ "' and c.relname = '" ~ this.identifier ~ "'"
+    ) -%}
+    {%- set exists = state.rows | length > 0 -%}
+    {%- set is_cagg = exists and state.rows[0][1] -%}
     {%- set definition = context[definition_macro]() -%}
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {%- if rebuild %}
-        {%- if existing_relation is not none %}
-            {#- the views reading it (stg_bars_1m) are rebuilt downstream in the same run -#}
+    {%- if not is_cagg %}
+        {%- if exists %}
+            {#- the incremental table (or a view) of the other path, and what reads it -#}
             {%- call statement('drop_existing') -%}
-                {%- if is_cagg %}
-                drop materialized view {{ this }} cascade
-                {%- else %}
-                drop {{ existing_relation.type }} {{ this }} cascade
-                {%- endif %}
+                drop {{ 'view' if state.rows[0][0] == 'v' else 'table' }} {{ this }} cascade
             {%- endcall -%}
         {%- endif %}
         {%- call statement('main') -%}
@@ -68,10 +70,41 @@
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {%- do adapter.commit() -%}
     {#- outside any transaction: materialize what the invalidation log holds (everything, on a
-        new aggregate) up to the current minute, which real-time aggregation serves. The
-        explicit commit ends the transaction the driver opened, so the call runs outside one. -#}
+        new aggregate; every bucket, forced, on --full-refresh) up to the current minute, which
+        real-time aggregation serves. The explicit commit ends the transaction the driver
+        opened, so the call runs outside one. -#}
     {%- do run_query("commit") -%}
-    {%- do run_query("call refresh_continuous_aggregate('" ~ this ~ "', null, date_trunc('minute', now()))") -%}
+    {%- do run_query(
+        "call refresh_continuous_aggregate('" ~ this ~ "', null, date_trunc('minute', now())"
+        ~ (", force => true" if should_full_refresh() and is_cagg else "") ~ ")"
+    ) -%}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [this.incorporate(type='materialized_view')]}) }}
+{%- endmacro %}
+
+
+{#-
+    Pre-hook of a hypertable that continuous aggregates read (bars_1m_final): before a full
+    rebuild swaps in the new table, drop the aggregates named in `readers` (their own models
+    rebuild them later in the same run; ops.replace_relation cannot carry an aggregate over,
+    and TimescaleDB refuses to drop a hypertable an aggregate reads).
+-#}
+{% macro drop_continuous_aggregates(readers) -%}
+    {%- if should_full_refresh() and continuous_aggregates_available() -%}
+    do $drop$
+    declare
+        reader record;
+    begin
+        for reader in
+            select view_schema, view_name from timescaledb_information.continuous_aggregates
+            where view_schema = '{{ this.schema }}'
+                and view_name in ({% for r in readers %}'{{ r }}'{{ ', ' if not loop.last }}{% endfor %})
+        loop
+            execute format('drop materialized view %I.%I cascade', reader.view_schema, reader.view_name);
+        end loop;
+    end
+    $drop$
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -2,5 +2,7 @@
 {{ config(
     pre_hook="{{ refresh_begin(['l2', 'bars'], after='bars_1m_l2') }}",
     post_hook="{{ refresh_end(['l2', 'bars']) }}",
+    continuous_aggregate='bars_30m_continuous',
 ) }}
+-- depends_on: {{ ref('bars_1m_final') }}
 {{ coarser_bars(30) }}

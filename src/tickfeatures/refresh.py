@@ -113,6 +113,8 @@ def refresh(
     for run in sorted(runs, key=lambda r: r.model):
         if run.mode == "full":
             detail = "rebuilt"
+        elif run.mode == "continuous":
+            detail = "continuous aggregate, refreshed"
         elif run.window_start is None:
             detail = "nothing new"
         else:

@@ -29,7 +29,13 @@ pytestmark = pytest.mark.integration
 
 START = pd.Timestamp("2026-03-02 09:50:00", tz="UTC")  # a Monday; 10:00 splits the buckets
 SELECT = ["--select", "+bars_30m", "+bars_60m"]
-RELATIONS = ["features.bars_1m_l2", "staging.stg_bars_1m", "features.bars_30m", "features.bars_60m"]
+RELATIONS = [
+    "features.bars_1m_l2",
+    "staging.stg_bars_1m",
+    "features.bars_1m_final",
+    "features.bars_30m",
+    "features.bars_60m",
+]
 
 
 def snapshots() -> pd.DataFrame:
@@ -82,6 +88,7 @@ def expected(l2: pd.DataFrame, bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {
         "features.bars_1m_l2": oracle.bars_1m_l2(l2),
         "staging.stg_bars_1m": minute,
+        "features.bars_1m_final": minute.drop(columns="origin"),
         "features.bars_30m": oracle.coarser_bars(minute, 30),
         "features.bars_60m": oracle.coarser_bars(minute, 60),
     }
@@ -222,7 +229,9 @@ def test_refreshing_after_each_arrival_equals_a_full_build(
                 "select model, array_agg(distinct mode) from ops.refresh_runs group by model"
             ).fetchall()
         )
-    assert modes["bars_30m"] == ["full", "incremental"]
+    # a continuous aggregate (TSL edition) is refreshed by TimescaleDB, not rebuilt or appended
+    continuous = _license(url) == "timescale"
+    assert modes["bars_30m"] == (["continuous"] if continuous else ["full", "incremental"])
     for relation in RELATIONS:
         assert _differences(stored(url, relation), stored(full, relation)) == [], relation
 
@@ -260,8 +269,8 @@ def test_the_continuous_aggregate_path_equals_the_fallback(
     if license_ != "timescale":
         pytest.skip(
             f"timescaledb.license is {license_!r} here: the Apache edition has no continuous"
-            " aggregates (0A000, test above), so bars_1m_l2 is the incremental model; this"
-            " test runs where TimescaleDB's TSL edition is loaded"
+            " aggregates (0A000, test above), so bars_1m_l2, bars_30m and bars_60m are incremental"
+            " models; this test runs where TimescaleDB's TSL edition is loaded"
         )
     l2, bars = data
     tmp = tmp_path_factory.mktemp("bars_cagg")
@@ -294,18 +303,21 @@ def test_the_continuous_aggregate_path_equals_the_fallback(
     with psycopg.connect(cagg) as conn:
         realtime = conn.execute(
             "select not materialized_only from timescaledb_information.continuous_aggregates"
-            " where view_schema = 'features' and view_name = 'bars_1m_l2'"
+            " where view_schema = 'features'"
+            " and view_name in ('bars_1m_l2', 'bars_30m', 'bars_60m')"
         ).fetchall()
         policies = conn.execute(
             "select count(*) from timescaledb_information.jobs"
             " where proc_name = 'policy_refresh_continuous_aggregate'"
             " and hypertable_name in (select materialization_hypertable_name"
-            " from timescaledb_information.continuous_aggregates where view_name = 'bars_1m_l2')"
+            " from timescaledb_information.continuous_aggregates where view_schema = 'features')"
         ).fetchone()[0]
-    assert realtime == [(True,)]
-    assert policies == 1
+    assert realtime == [(True,)] * 3
+    assert policies == 3
     with psycopg.connect(table) as conn:
-        kind_ = conn.execute(
-            "select relkind from pg_class where oid = 'features.bars_1m_l2'::regclass"
-        )
-        assert kind_.fetchone()[0] == "r"
+        kinds = conn.execute(
+            "select relname::text, relkind::text from pg_class where oid in"
+            " ('features.bars_1m_l2'::regclass, 'features.bars_30m'::regclass,"
+            " 'features.bars_60m'::regclass)"
+        ).fetchall()
+        assert sorted(kinds) == [("bars_1m_l2", "r"), ("bars_30m", "r"), ("bars_60m", "r")]
