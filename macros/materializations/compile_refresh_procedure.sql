@@ -44,10 +44,7 @@
         {{ exceptions.raise_compiler_error("the compiled SQL of " ~ this ~ " holds the quote $tf_statement$") }}
     {%- endif -%}
     {%- set procedure = target_relation.schema ~ '.refresh_' ~ target_relation.identifier -%}
-    {%- set reads = [] -%}
-    {%- for node in model.depends_on.nodes if node.startswith('model.') -%}
-        {%- do reads.append(node.split('.')[-1]) -%}
-    {%- endfor -%}
+    {%- set reads = _incremental_models_read(model.depends_on.nodes) -%}
     {%- call statement('main') -%}
         create or replace procedure {{ procedure }}()
         language plpgsql
@@ -76,4 +73,27 @@
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ return({'relations': [target_relation]}) }}
+{%- endmacro %}
+
+
+{#-
+    The incremental models that the nodes `node_ids` are or read, through views: a model
+    reading a view (stg_bars_1m) reads what the view reads (bars_1m_l2), and its procedure
+    must run after theirs.
+-#}
+{% macro _incremental_models_read(node_ids, seen=none) -%}
+    {%- set seen = seen if seen is not none else [] -%}
+    {%- set found = [] -%}
+    {%- for node_id in node_ids if node_id.startswith('model.') and node_id not in seen -%}
+        {%- do seen.append(node_id) -%}
+        {%- set node = graph.nodes[node_id] -%}
+        {%- if node.config.materialized == 'incremental' -%}
+            {%- do found.append(node.name) -%}
+        {%- else -%}
+            {%- for name in _incremental_models_read(node.depends_on.nodes, seen) if name not in found -%}
+                {%- do found.append(name) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
 {%- endmacro %}
