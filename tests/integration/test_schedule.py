@@ -77,6 +77,11 @@ def test_install_lists_every_incremental_model_in_order(installed: dict) -> None
     assert sorted(order) == INCREMENTAL
     assert order.index("ofi") < order.index("flow")
     assert order.index("mid_bars_1s") < min(order.index(m) for m in ("hht", "garch", "wavelet"))
+    # through views too: stg_bars_1m reads bars_1m_l2, so everything reading the staged bars
+    # runs after it (bars_1m_final once ran first, and lagged a refresh behind)
+    for model in ("bars_1m_final", "bars_30m", "time_features", "technical_rate"):
+        assert order.index("bars_1m_l2") < order.index(model), model
+    assert order.index("bars_1m_final") < order.index("bars_30m") < order.index("multi_scale")
 
 
 def test_a_refresh_that_finds_another_running_returns_at_once(installed: dict) -> None:
