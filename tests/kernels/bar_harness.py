@@ -19,6 +19,18 @@ def symbols(bars: pd.DataFrame) -> list[pd.DataFrame]:
     return [group.reset_index(drop=True) for _, group in bars.groupby("symbol", sort=True)]
 
 
+def first_close(bars: pd.DataFrame) -> float:
+    """C_first: the close of the symbol's first bar."""
+    return float(bars["close"].iloc[0])
+
+
+def flat_stretch(bars: pd.DataFrame) -> int | None:
+    """Where a bar_datasets symbol's flat stretch (O = H = L = C for 120 bars) starts, if it
+    has one (bar_datasets.symbol_bars puts it at n // 3 when n > 600)."""
+    n = len(bars)
+    return n // 3 if n > 600 else None
+
+
 def full(model: str, bars: pd.DataFrame, **params: object) -> pd.DataFrame:
     """The model's columns on every bar of one symbol (a full build), NaN = NULL."""
     params.setdefault("first_close", float(bars["close"].iloc[0]))

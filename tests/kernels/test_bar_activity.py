@@ -83,10 +83,6 @@ def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
     return sorted(c for c in cuts if 0 <= c < n)
 
 
-def _first_close(bars: pd.DataFrame) -> float:
-    return float(bars["close"].iloc[0])
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_columns_are_the_yaml_columns_in_order(model: str) -> None:
     spec = yaml.safe_load((ROOT / "models" / "bar" / f"{model}.yml").read_text())
@@ -99,7 +95,9 @@ def test_columns_are_the_yaml_columns_in_order(model: str) -> None:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("bars", DATASETS, ids=IDS)
 def test_full_build_matches_the_oracle(model: str, bars: pd.DataFrame) -> None:
-    harness.assert_matches(harness.full(model, bars), ORACLES[model](bars, _first_close(bars)))
+    harness.assert_matches(
+        harness.full(model, bars), ORACLES[model](bars, harness.first_close(bars))
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)

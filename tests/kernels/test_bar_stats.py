@@ -38,16 +38,6 @@ DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}-{len(b)}" for b in DATASETS]
 
 
-def _first_close(bars: pd.DataFrame) -> float:
-    return float(bars["close"].iloc[0])
-
-
-def _flat_stretch(bars: pd.DataFrame) -> int | None:
-    """Where the dataset's flat stretch (O = H = L = C for 120 bars) starts, if it has one."""
-    n = len(bars)
-    return n // 3 if n > 600 else None
-
-
 def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
     """Where a refresh may start: 0, 1, 2, around the warm-up length and twice it, at and right
     after the first gaps (> 5 minutes), inside and just after the flat stretch, the end."""
@@ -56,7 +46,7 @@ def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
     minutes = bars["ts"].diff() / pd.Timedelta(minutes=1)
     for position in np.flatnonzero((minutes > 5).to_numpy())[:3]:
         cuts |= {int(position), int(position) + 1}
-    flat = _flat_stretch(bars)
+    flat = harness.flat_stretch(bars)
     if flat is not None:
         cuts |= {flat + 10, flat + 100, flat + 125, flat + 160, flat + 200}
     return sorted(c for c in cuts if 0 <= c < n)
@@ -65,7 +55,9 @@ def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("bars", DATASETS, ids=IDS)
 def test_full_build_matches_the_oracle(model: str, bars: pd.DataFrame) -> None:
-    harness.assert_matches(harness.full(model, bars), ORACLES[model](bars, _first_close(bars)))
+    harness.assert_matches(
+        harness.full(model, bars), ORACLES[model](bars, harness.first_close(bars))
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -99,7 +91,7 @@ def test_the_flat_stretch_follows_the_null_rules(model: str) -> None:
     """Inside the 121 equal closes of the flat stretch (the bar before it included): sigma and
     std_s are exactly 0, so %B, z-score, skew and kurt are NULL and widths and std_s are 0."""
     bars = EDGE_CASES[0]
-    flat = _flat_stretch(bars)
+    flat = harness.flat_stretch(bars)
     assert flat is not None
     result = harness.full(model, bars)
     for n in tf_bar_stats.BQX_WINDOWS:

@@ -35,16 +35,6 @@ DATASETS = [*EDGE_CASES, *OTHER_SEEDS]
 IDS = [f"{b['symbol'].iloc[0]}@{b['ts'].iloc[0]:%Y-%m-%d}-{len(b)}" for b in DATASETS]
 
 
-def _first_close(bars: pd.DataFrame) -> float:
-    return float(bars["close"].iloc[0])
-
-
-def _flat_stretch(bars: pd.DataFrame) -> int | None:
-    """Where the dataset's flat stretch (O = H = L = C for 120 bars) starts, if it has one."""
-    n = len(bars)
-    return n // 3 if n > 600 else None
-
-
 def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
     """0, 1, 2, around the warm-up length, at and right after the first gaps (> 5 minutes),
     inside and after the flat stretch and the NULL-volume stretch, near the end."""
@@ -54,7 +44,7 @@ def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
     gaps = np.flatnonzero((minutes > 5).to_numpy())
     for position in [*gaps[:2], *gaps[gaps > warmup][:2]]:
         cuts |= {int(position), int(position) + 1}
-    flat = _flat_stretch(bars)
+    flat = harness.flat_stretch(bars)
     if flat is not None:
         cuts |= {flat + 10, flat + 100, flat + 125, flat + 160, flat + 310, flat + 345}
     return sorted(c for c in cuts if 0 <= c < n)
@@ -63,7 +53,9 @@ def _cuts(bars: pd.DataFrame, warmup: int) -> list[int]:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("bars", DATASETS, ids=IDS)
 def test_full_build_matches_the_oracle(model: str, bars: pd.DataFrame) -> None:
-    harness.assert_matches(harness.full(model, bars), ORACLES[model](bars, _first_close(bars)))
+    harness.assert_matches(
+        harness.full(model, bars), ORACLES[model](bars, harness.first_close(bars))
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -100,7 +92,7 @@ def test_the_flat_stretch() -> None:
     a window inside it has CCI 0 (exact arithmetic, not TA-Lib's noise), WILLR 0 and slow
     %K/%D 0 (HH = LL), and ATR decays by 13/14 a bar (TR = 0)."""
     bars = EDGE_CASES[0]
-    flat = _flat_stretch(bars)
+    flat = harness.flat_stretch(bars)
     assert flat is not None
     result = harness.full("technical_rate", bars)
     end = flat + 120
@@ -131,7 +123,7 @@ def test_bars_without_volume() -> None:
     bars = EDGE_CASES[2].assign(volume=np.nan)
     got = harness.full("technical_rate", bars)
     assert got["mfi_rate"].isna().all()
-    harness.assert_matches(got, ORACLES["technical_rate"](bars, _first_close(bars)))
+    harness.assert_matches(got, ORACLES["technical_rate"](bars, harness.first_close(bars)))
 
 
 def test_the_rate_index_needs_first_close() -> None:
