@@ -231,7 +231,7 @@ def main() -> int:
     load_s = time.perf_counter() - started
     tf("dbt", "seed", dsn=url)
     started = time.perf_counter()
-    tf("dbt", "run", "--select", "+stg_bars_1m", "bars_30m", "bars_60m", dsn=url)
+    tf("dbt", "run", "--select", "+bars_30m", "+bars_60m", dsn=url)
     coarse_s = time.perf_counter() - started
     settle(url)
     with psycopg.connect(url, autocommit=True) as conn:

@@ -1,6 +1,7 @@
 {#-
-    The final one-minute bars (stg_bars_1m: loaded bars, and bars derived from snapshots once
-    final where no bar was loaded) kept in a hypertable, without `origin`: the one-minute
+    The final one-minute bars (stg_bars_1m's query, macros/bars/final_minute_bars.sql: loaded
+    bars, and bars derived from snapshots once final where no bar was loaded) kept in a
+    hypertable, without `origin`: the one-minute
     source of bars_30m and bars_60m where they are continuous aggregates (a continuous
     aggregate reads one hypertable, and neither the union nor the finality rule of
     stg_bars_1m can be written in one). FEATURE_DEFINITIONS K-bars.
@@ -18,7 +19,8 @@
         "select create_hypertable('{{ this }}', by_range('ts', interval '7 days'), migrate_data => true, if_not_exists => true)",
     ],
 ) }}
-{%- set minute_bars = ref('stg_bars_1m') %}
+{%- set minute_bars = '(' ~ final_minute_bars() ~ ')' %}
+-- depends_on: {{ ref('bars_1m_l2') }}
 {%- set bar_columns = ['symbol', 'ts', 'open', 'high', 'low', 'close', 'volume', 'spread', 'ticks'] %}
 with
 
