@@ -309,27 +309,47 @@ def _trend_fits(
     return fits
 
 
-def _rs_of_chunks(r: np.ndarray, s: int, first_end: int = 0) -> np.ndarray:
+def _rs_of_chunks(
+    r: np.ndarray, s: int, first_end: int = 0, rows_from: int | None = None, span: int = 0
+) -> np.ndarray:
     """D4 step 2 for the chunk of s returns ending at each bar: R/S, NaN when S = 0 (all s
     returns equal, decided exactly) or a return is NULL. Chunks ending before `first_end`
-    are left NaN (not computed)."""
+    are left NaN (not computed). With `rows_from`, when fewer than s rows from it on are
+    written (an incremental refresh), only the chunks those rows read are computed: the ones
+    ending at t, t - s, ... (within `span` bars) for each written row t; the others are left
+    NaN too. Each computed chunk is the same arithmetic on the same values either way."""
     m = len(r)
     out = np.full(m, np.nan)
     if m < s:
         return out
     varies = (_window_reduce(r, s, np.maximum) != _window_reduce(r, s, np.minimum))[s - 1 :]
     view = sliding_window_view(r, s)
+    lowest = max(first_end, s - 1)
+    if rows_from is not None and 0 < m - rows_from < s:
+        ends = np.unique(
+            np.concatenate(
+                [np.arange(t, max(lowest, t - span) - 1, -s) for t in range(max(rows_from, 0), m)]
+            )
+        )
+        ends = ends[ends >= lowest]
+        if len(ends):
+            out[ends] = _rs(view[ends - s + 1], varies[ends - s + 1], s)
+        return out
     step = max(1, (1 << 20) // s)
     for a in range(max(0, first_end - s + 1), len(view), step):
         chunk = view[a : a + step]
-        dev = chunk - chunk.mean(axis=1, keepdims=True)
-        y = np.cumsum(dev, axis=1)
-        spread = y.max(axis=1) - y.min(axis=1)
-        sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / s)
-        keep = varies[a : a + len(chunk)] & (sd > 0)
-        out[a + s - 1 : a + s - 1 + len(chunk)] = np.where(keep, spread / sd, np.nan)
+        out[a + s - 1 : a + s - 1 + len(chunk)] = _rs(chunk, varies[a : a + len(chunk)], s)
         checkpoint()
     return out
+
+
+def _rs(chunk: np.ndarray, varies: np.ndarray, s: int) -> np.ndarray:
+    """R/S of each row of `chunk` (s returns), NaN where they do not vary or S = 0."""
+    dev = chunk - chunk.mean(axis=1, keepdims=True)
+    y = np.cumsum(dev, axis=1)
+    spread = y.max(axis=1) - y.min(axis=1)
+    sd = np.sqrt(np.einsum("ij,ij->i", dev, dev) / s)
+    return np.where(varies & (sd > 0), spread / sd, np.nan)
 
 
 def _every_sth_sum(x: np.ndarray, s: int, k: int) -> np.ndarray:
@@ -442,7 +462,7 @@ def _market_regime(bars: Bars, skip: int = 0) -> dict[str, np.ndarray]:
     # before `skip` are not written, so chunks ending before skip - n + s are not needed
     longest = max(HURST_WINDOWS)
     rs = {
-        s: _rs_of_chunks(r, s, first_end=skip - longest + s)
+        s: _rs_of_chunks(r, s, first_end=skip - longest + s, rows_from=skip, span=longest - s)
         for s in HURST_CHUNKS
         if s <= longest // 2
     }

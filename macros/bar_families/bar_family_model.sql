@@ -73,37 +73,51 @@ warm_scope as materialized (
         scope.symbol,
         scope.from_ts,
         {%- if warmup_bars > 0 %}
-        -- the warmup_bars-th final bar before from_ts: the newest warmup_bars of each kind
-        -- (index scans backwards), merged (a minute with both is one bar), the last of them.
-        -- Through stg_bars_1m the union would sort all of the symbol's bars: 11 ms a symbol.
-        coalesce((
-            select earlier.ts
-            from (
-                (
-                    select loaded.ts from {{ source('market', 'bars_1m') }} as loaded
-                    where loaded.symbol = scope.symbol and loaded.ts < scope.from_ts
-                    order by loaded.ts desc
-                    limit {{ warmup_bars }}
-                )
-                union
-                (
-                    -- final ones only (stg_bars_1m's rule: a snapshot at or after the
-                    -- minute's end)
-                    select derived.ts from {{ ref('bars_1m_l2') }} as derived
-                    where
-                        derived.symbol = scope.symbol
-                        and derived.ts < scope.from_ts
-                        and derived.ts + interval '1 minute' <= (
-                            select max(snapshots.ts) from {{ source('market', 'l2_snapshots') }} as snapshots
-                            where snapshots.symbol = scope.symbol
-                        )
-                    order by derived.ts desc
-                    limit {{ warmup_bars }}
-                )
-            ) as earlier
-            order by earlier.ts desc
-            limit 1 offset {{ warmup_bars - 1 }}
-        ), '-infinity'::timestamptz) as read_from,
+        -- the warmup_bars-th final bar before from_ts. A symbol without derived bars before
+        -- from_ts (bars loaded only, the common case): one backward index scan of its loaded
+        -- bars. Otherwise the newest warmup_bars of each kind (index scans backwards), merged
+        -- (a minute with both is one bar), the last of them: the merge costs three times the
+        -- scan (hash and sort), and through stg_bars_1m the union would sort all of the
+        -- symbol's bars (11 ms a symbol).
+        coalesce(case
+            when not exists (
+                select from {{ ref('bars_1m_l2') }} as derived
+                where derived.symbol = scope.symbol and derived.ts < scope.from_ts
+            ) then (
+                select loaded.ts from {{ source('market', 'bars_1m') }} as loaded
+                where loaded.symbol = scope.symbol and loaded.ts < scope.from_ts
+                order by loaded.ts desc
+                limit 1 offset {{ warmup_bars - 1 }}
+            )
+            else (
+                select earlier.ts
+                from (
+                    (
+                        select loaded.ts from {{ source('market', 'bars_1m') }} as loaded
+                        where loaded.symbol = scope.symbol and loaded.ts < scope.from_ts
+                        order by loaded.ts desc
+                        limit {{ warmup_bars }}
+                    )
+                    union
+                    (
+                        -- final ones only (stg_bars_1m's rule: a snapshot at or after the
+                        -- minute's end)
+                        select derived.ts from {{ ref('bars_1m_l2') }} as derived
+                        where
+                            derived.symbol = scope.symbol
+                            and derived.ts < scope.from_ts
+                            and derived.ts + interval '1 minute' <= (
+                                select max(snapshots.ts) from {{ source('market', 'l2_snapshots') }} as snapshots
+                                where snapshots.symbol = scope.symbol
+                            )
+                        order by derived.ts desc
+                        limit {{ warmup_bars }}
+                    )
+                ) as earlier
+                order by earlier.ts desc
+                limit 1 offset {{ warmup_bars - 1 }}
+            )
+        end, '-infinity'::timestamptz) as read_from,
         {%- else %}
         scope.from_ts as read_from,
         {%- endif %}

@@ -39,9 +39,10 @@
         {%- do replace_relation(existing_relation, intermediate_relation) -%}
     {%- else %}
         {%- do run_query(get_create_table_as_sql(True, temp_relation, sql)) -%}
-        {%- do adapter.expand_target_column_types(from_relation=temp_relation, to_relation=target_relation) -%}
-        {%- set dest_columns = process_schema_changes(on_schema_change, temp_relation, existing_relation)
-            or adapter.get_columns_in_relation(existing_relation) -%}
+        {#- no adapter.expand_target_column_types: it widens varchar(n) columns only (none here)
+            and costs two catalog queries per model and run; on_schema_change ('fail') still
+            compares every column's type -#}
+        {%- set dest_columns = incremental_columns(on_schema_change, temp_relation, existing_relation) -%}
         {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
         {%- call statement('main') -%}
             {{ strategy({

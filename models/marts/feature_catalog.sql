@@ -4,8 +4,9 @@
     heavy_features combines with each snapshot, and the bar families (their `state_*` columns are
     not features); with its version (model_version and its YAML
     entry), when that version first appeared (ops.feature_versions, which the post-hook
-    keeps), the models it reads, and its model's refresh times (ops.refresh_runs). A view, so
-    the refresh times are always current.
+    keeps), the models it reads, its model's refresh times (ops.refresh_runs), and how long
+    after its row's ts a value is known (available_after: a bar's values when the bar has
+    closed). A view, so the refresh times are always current.
 -#}
 {{ config(
     materialized='view',
@@ -23,7 +24,8 @@
         {%- set entry = [column.name, column.description, meta.get('unit'), meta.get('window')] | join('\n') -%}
         {%- do rows.append([
             column.name, family, model, column.description, meta.get('unit'), meta.get('window'),
-            local_md5(code ~ '\n' ~ entry), code, '{' ~ (upstream | join(',')) ~ '}'
+            local_md5(code ~ '\n' ~ entry), code, '{' ~ (upstream | join(',')) ~ '}',
+            '1 minute' if model in bar_family_models() else '0'
         ]) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -42,7 +44,8 @@ catalog as (
         ){{ ',' if not loop.last }}
         {%- endfor %}
     ) as features (
-        feature_name, family, model, definition, unit, feature_window, version, model_version, upstream
+        feature_name, family, model, definition, unit, feature_window, version, model_version, upstream,
+        available_after
     )
 ),
 
@@ -94,7 +97,8 @@ final as (
         runs.last_refreshed,
         runs.last_duration_ms,
         runs.mean_duration_ms::double precision as mean_duration_ms,
-        catalog.model_version::text as model_version
+        catalog.model_version::text as model_version,
+        catalog.available_after::interval as available_after
     from catalog
     left join ops.feature_versions as versions
         on catalog.feature_name = versions.name and catalog.version = versions.version

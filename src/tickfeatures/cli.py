@@ -312,6 +312,38 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return schedule.status(say=_say)
 
 
+def cmd_training_set(args: argparse.Namespace) -> int:
+    from tickfeatures import serving
+
+    out = Path(args.out)
+    if not out.name.lower().endswith(".parquet"):
+        raise TickfeaturesError(f"--out {out}: the training set is written as Parquet (.parquet)")
+    names = [name.strip() for item in args.features for name in item.split(",") if name.strip()]
+    started = time.perf_counter()
+    events = serving.read_events(Path(args.events))
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = _ProgressBar(Path(args.events).name, show)
+
+    def progress(done: int, total: int) -> None:
+        bar(done, done, total)
+
+    try:
+        with db.connect() as conn:
+            frame = serving.training_set(
+                conn, events, names, max_age=args.max_age, progress=progress
+            )
+    finally:
+        bar.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out, index=False)
+    features = len(frame.columns) - len(events.columns)
+    _say(
+        f"wrote {out}: {len(frame):,} events x {features} columns (features and their source"
+        f" times) in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from tickfeatures import registry
 
@@ -589,6 +621,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="for `show`: the feature, e.g. ofi_10s")
     p.add_argument("--family", help="for `list`: one family, e.g. ofi")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser(
+        "training-set",
+        help="a point-in-time training set: events (symbol, ts, ...) with features as known then",
+        description="For each event (a row of EVENTS: symbol, ts with a time zone, any other "
+        "columns), every asked feature as it was known at ts: per family, its newest row at or "
+        "before ts (a bar once closed: open + 1 minute <= ts) and that row's ts as "
+        "<family>_ts. Written to Parquet. The same query as features.training_set() in SQL "
+        "and tickfeatures.training_set() in Python.",
+    )
+    p.add_argument("events", help="events file: .csv, .csv.gz or .parquet")
+    p.add_argument(
+        "--features",
+        nargs="+",
+        required=True,
+        help="names, families, models or globs (ofi_*), space- or comma-separated;"
+        " targets only by name",
+    )
+    p.add_argument(
+        "--max-age",
+        help="NULL where the newest row was known longer than this before the event"
+        " (e.g. '5 minutes')",
+    )
+    p.add_argument("--out", required=True, help="output .parquet file")
+    progress = p.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress", dest="progress", action="store_true", default=None,
+        help="show a progress bar (default: on a terminal)",
+    )  # fmt: skip
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_training_set)
 
     p = sub.add_parser(
         "demo",

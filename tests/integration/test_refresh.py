@@ -293,3 +293,34 @@ def test_flow_never_runs_ahead_of_the_state_it_continues_from(
         ).fetchone()[0]  # type: ignore[index]
         assert gaps == 0
         assert newest()["features.flow"] == newest()["market.l2_snapshots"]
+
+
+def test_a_table_that_no_longer_matches_its_model_stops_the_refresh(built: dict) -> None:
+    """on_schema_change 'fail' (one catalog query per model, macros/materializations/
+    incremental_columns.sql): a feature table whose columns drifted from its model is an
+    error naming the column, nothing is inserted into it, and `--full` rebuilds it."""
+    url = built["url"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("select count(*) from features.flow").fetchone()[0]  # type: ignore[index]
+        conn.execute("alter table features.flow add column my_extra double precision")
+    result = run_cli("refresh", "--select", "flow", dsn=url, check=False)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "no longer match its model" in output, output[-2000:]
+    assert "my_extra (table: double precision, model: absent)" in output, output[-2000:]
+    assert "refresh failed" in result.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from features.flow").fetchone()[0] == rows  # type: ignore[index]
+
+    run_cli("refresh", "--full", "--select", "flow", dsn=url)
+    with psycopg.connect(url) as conn:
+        columns = [
+            column
+            for (column,) in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'features' and table_name = 'flow'"
+            )
+        ]
+    assert "my_extra" not in columns and "flow_imbalance_300" in columns
+    snapshots, rows_now, without = snapshot_keys_without_features(url)
+    assert (rows_now, without) == (snapshots, 0)
