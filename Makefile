@@ -56,3 +56,4 @@ bench: install db-start
 	@$(BIN)/python bench/bench_heavy.py
 	@$(BIN)/python bench/bench_schedule.py
 	@$(BIN)/python bench/bench_bars.py
+	@$(BIN)/python bench/bench_serving.py

@@ -12,16 +12,20 @@
 -- one backward index scan on (symbol, ts); its ts comes along as <model>_ts. With max_age, a
 -- row known more than max_age before the event is not used (NULLs, like Feast's ttl).
 
--- The catalog rows a list of names, families, models or globs asks for, in the order asked.
--- A glob (* and ?) never brings a target (family 'targets'): targets only by name (of the
--- column, or of their family or model). A name that is a feature's is that feature only.
+-- The catalog rows a list asks for, in the order asked. Each item is
+--   a feature's name (ofi_10s), a family's or model's name (ofi: all its features),
+--   a glob over names (ofi_*, with * and ?), or
+--   model.name, model.glob, model.* (realized_volatility.*: the columns of that model only).
+-- A name that is both a feature's and a family's (realized_volatility: a column of volatility
+-- and a bar family) is an error asking for the qualified form. Targets (family 'targets')
+-- come only when named: by their name, their family or model, never from a bare glob.
 create function features.resolve_features(p_features text[])
 returns table (name text, model text, available_after interval)
 language plpgsql
 stable
 as $$
 declare
-    v_unknown text;
+    v_item record;
     v_hint text;
 begin
     if p_features is null or cardinality(p_features) = 0 then
@@ -32,61 +36,49 @@ begin
         raise exception 'features.feature_catalog does not exist: run `tickfeatures refresh` first'
             using errcode = '42P01';
     end if;
-    select asked.pattern into v_unknown
-    from unnest(p_features) with ordinality as asked (pattern, ord)
-    where not exists (
-        select from features.feature_catalog as catalog
-        where catalog.name = asked.pattern
-            or catalog.family = asked.pattern
-            or catalog.model = asked.pattern
-            or (
-                asked.pattern ~ '[*?]'
-                and catalog.family <> 'targets'
-                and catalog.name like features._glob_to_like(asked.pattern)
-            )
-    )
-    order by asked.ord
-    limit 1;
-    if v_unknown is not null then
-        select string_agg(near.name, ', ') into v_hint
-        from (
-            select catalog.name from features.feature_catalog as catalog
-            where catalog.name like '%' || features._glob_to_like(lower(v_unknown)) || '%'
-            order by length(catalog.name), catalog.name
-            limit 3
-        ) as near;
-        raise exception 'unknown feature ''%''%', v_unknown,
-            coalesce(' (did you mean ' || v_hint || '?)', ': features.feature_catalog lists every feature')
-            using errcode = '22023';
-    end if;
+    for v_item in
+        select asked.pattern,
+            count(catalog.name) = 0 as unknown,
+            bool_or(catalog.name = asked.pattern) and bool_or(catalog.name <> asked.pattern) as ambiguous,
+            min(catalog.model) filter (where catalog.name = asked.pattern) as owner
+        from unnest(p_features) with ordinality as asked (pattern, ord)
+        left join features.feature_catalog as catalog
+            on features._feature_matches(asked.pattern, catalog.name, catalog.model, catalog.family)
+        group by asked.ord, asked.pattern
+        order by asked.ord
+    loop
+        if v_item.unknown then
+            select string_agg(near.name, ', ') into v_hint
+            from (
+                select catalog.name from features.feature_catalog as catalog
+                where catalog.name like '%' || features._glob_to_like(lower(split_part(v_item.pattern, '.', -1))) || '%'
+                order by length(catalog.name), catalog.name
+                limit 3
+            ) as near;
+            raise exception 'unknown feature ''%''%', v_item.pattern,
+                coalesce(' (did you mean ' || v_hint || '?)', ': features.feature_catalog lists every feature')
+                using errcode = '22023';
+        end if;
+        if v_item.ambiguous then
+            raise exception '''%'' is both a feature of % and a family: write %.% for the feature or %.* for the family',
+                v_item.pattern, v_item.owner, v_item.owner, v_item.pattern, v_item.pattern
+                using errcode = '22023';
+        end if;
+    end loop;
     return query
     select chosen.name, chosen.model, chosen.available_after
     from (
-        select distinct on (catalog.name)
-            catalog.name, catalog.model, catalog.available_after, asked.ord
-        from (
-            select given.pattern, given.ord, exists (
-                select from features.feature_catalog as named where named.name = given.pattern
-            ) as is_name
-            from unnest(p_features) with ordinality as given (pattern, ord)
-        ) as asked
+        select distinct on (catalog.name) catalog.name, catalog.model, catalog.available_after, asked.ord
+        from unnest(p_features) with ordinality as asked (pattern, ord)
         join features.feature_catalog as catalog
-            on catalog.name = asked.pattern
-            -- a feature's name wins over a family or model of the same name
-            -- (realized_volatility is both an L2 column and a bar family)
-            or (not asked.is_name and catalog.model = asked.pattern)
-            or (not asked.is_name and catalog.family = asked.pattern)
-            or (
-                asked.pattern ~ '[*?]'
-                and catalog.family <> 'targets'
-                and catalog.name like features._glob_to_like(asked.pattern)
-            )
+            on features._feature_matches(asked.pattern, catalog.name, catalog.model, catalog.family)
         order by catalog.name, asked.ord
     ) as chosen
     order by chosen.ord, chosen.model, chosen.name;
 end;
 $$;
 
+-- A glob (* any run, ? one character) as a LIKE pattern.
 create function features._glob_to_like(p_glob text)
 returns text
 language sql
@@ -94,6 +86,24 @@ immutable
 as $$
     select replace(replace(replace(replace(replace(p_glob, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_')
 $$;
+
+-- Whether one item of a feature list asks for the catalog row (name, model, family).
+create function features._feature_matches(p_pattern text, p_name text, p_model text, p_family text)
+returns boolean
+language sql
+immutable
+as $$
+    select case
+        when p_pattern like '%.%' then
+            split_part(p_pattern, '.', 1) in (p_model, p_family)
+            and p_name like features._glob_to_like(substr(p_pattern, strpos(p_pattern, '.') + 1))
+        when p_pattern ~ '[*?]' then
+            p_family <> 'targets' and p_name like features._glob_to_like(p_pattern)
+        else
+            p_name = p_pattern or p_pattern in (p_model, p_family)
+    end
+$$;
+
 
 -- The query of a training set: the events' columns, then per model <model>_ts and its
 -- asked columns (in the table's column order). Checks the events first, each problem a

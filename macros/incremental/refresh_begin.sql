@@ -10,13 +10,20 @@
     the next refresh.
     `kind`: 'l2', 'bars', or a list of both (a model reading the staged bars).
     It also turns JIT off for the model's transaction: LLVM compilation of these large
-    queries took about 2 s each, longer than an incremental refresh's own work.
+    queries took about 2 s each, longer than an incremental refresh's own work; and lowers
+    the session's CPU priority to nice `refresh_nice` (dbt var, default 10; 0: off), so that
+    readers keep their latency while refreshes fill the cores (udf.lower_priority, 0026).
 -#}
 {% macro refresh_begin(kind='l2', after=none) -%}
     {%- set pending = _pending_relation(this) -%}
     {%- set kinds = _refresh_kinds(kind) -%}
     -- JIT compilation costs seconds per query and buys nothing on these window pipelines
     set local jit = off;
+    {%- set nice = var('refresh_nice', 10) | int %}
+    {%- if nice > 0 %}
+    -- this session yields the CPU to readers (the latest vector) until it ends (migration 0026)
+    select udf.lower_priority({{ nice }});
+    {%- endif %}
 
     drop table if exists {{ pending }}_started;
     create temporary table {{ pending }}_started as

@@ -48,11 +48,22 @@ def dbt_executable() -> str:
     return found
 
 
-def run_dbt(args: list[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    args: list[str], *, capture: bool = False, nice: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """dbt with `args` against the active database; `nice`: run it at that lower CPU priority."""
     root = config.project_root()
     env = {**os.environ, **libpq_env()}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     cmd = [dbt_executable(), *args]
     if args and args[0] not in {"--version", "--help", "-h"}:
         cmd += ["--project-dir", str(root), "--profiles-dir", str(root)]
-    return subprocess.run(cmd, cwd=root, env=env, text=True, capture_output=capture, check=False)
+    return subprocess.run(
+        cmd,
+        cwd=root,
+        env=env,
+        text=True,
+        capture_output=capture,
+        check=False,
+        preexec_fn=(lambda: os.nice(nice)) if nice > 0 else None,
+    )

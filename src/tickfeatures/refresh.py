@@ -72,6 +72,10 @@ def dbt_arguments(
     return args
 
 
+# The CPU priority of a refresh (dbt's process; its sessions take the dbt var refresh_nice,
+# default the same 10): readers of the features keep their latency while it runs.
+REFRESH_NICE = 10
+
 # The lock features.refresh() takes (migration 0017): one refresh at a time, whoever runs it.
 LOCK = "select pg_advisory_lock(hashtextextended('tickfeatures:refresh', 0))"
 TRY_LOCK = "select pg_try_advisory_lock(hashtextextended('tickfeatures:refresh', 0))"
@@ -96,7 +100,11 @@ def refresh(
             conn.execute(LOCK)
         since = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
-        result = run_dbt(dbt_arguments(full=full, select=select, threads=threads, verbose=verbose))
+        # dbt's own Python at the priority its models' sessions take (refresh_begin)
+        result = run_dbt(
+            dbt_arguments(full=full, select=select, threads=threads, verbose=verbose),
+            nice=REFRESH_NICE,
+        )
         if result.returncode != 0:
             raise TickfeaturesError(
                 "refresh failed: dbt build did not complete (see its output above)"

@@ -324,3 +324,18 @@ def test_a_table_that_no_longer_matches_its_model_stops_the_refresh(built: dict)
     assert "my_extra" not in columns and "flow_imbalance_300" in columns
     snapshots, rows_now, without = snapshot_keys_without_features(url)
     assert (rows_now, without) == (snapshots, 0)
+
+
+def test_a_refresh_session_lowers_its_own_cpu_priority_only(fresh_db: str) -> None:
+    """udf.lower_priority (migration 0026), which every incremental model's pre-hook calls:
+    raises the session's nice value, never lowers it, and refuses values outside 0..19."""
+    run_cli("migrate", dsn=fresh_db)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        assert conn.execute("select udf.lower_priority(10)").fetchone()[0] == 10  # type: ignore[index]
+        assert conn.execute("select udf.lower_priority(3)").fetchone()[0] == 10  # type: ignore[index]
+        with pytest.raises(psycopg.Error, match="0 to 19"):
+            conn.execute("select udf.lower_priority(25)")
+    with psycopg.connect(fresh_db, autocommit=True) as other:  # a new session: nice 0
+        assert other.execute("select udf.lower_priority(0)").fetchone()[0] == 0  # type: ignore[index]
+    hook = (ROOT / "macros" / "incremental" / "refresh_begin.sql").read_text()
+    assert "select udf.lower_priority({{ nice }});" in hook

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import psycopg
 import pytest
 
 import tickfeatures
-from tests.conftest import FreshDatabase, run_cli
+from tests.conftest import ROOT, FreshDatabase, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,15 +75,17 @@ def _table(conn: psycopg.Connection, relation: str) -> pd.DataFrame:
 
 
 def l2_names(catalog: pd.DataFrame) -> list[str]:
-    """Every feature of the snapshot and heavy families (no targets, no bars)."""
+    """Every feature of the snapshot and heavy families (no targets, no bars), as model.name
+    (realized_volatility alone is ambiguous: a volatility column and a bar family)."""
     chosen = catalog[
         (catalog["available_after"] == timedelta(0)) & (catalog["family"] != "targets")
     ]
-    return list(chosen["name"])
+    return [f"{m}.{n}" for m, n in zip(chosen["model"], chosen["name"], strict=True)]
 
 
 def bar_names(catalog: pd.DataFrame) -> list[str]:
-    return list(catalog[catalog["available_after"] == timedelta(minutes=1)]["name"])
+    chosen = catalog[catalog["available_after"] == timedelta(minutes=1)]
+    return [f"{m}.{n}" for m, n in zip(chosen["model"], chosen["name"], strict=True)]
 
 
 def make_events(served: dict, rng: np.random.Generator) -> pd.DataFrame:
@@ -133,7 +137,8 @@ def oracle(served: dict, events: pd.DataFrame, names: list[str], max_age=None) -
     out["_order"] = np.arange(len(out))
     models: dict[str, list[str]] = {}
     for name in names:
-        models.setdefault(catalog.loc[name, "model"], []).append(name)
+        model, _, column = name.rpartition(".")
+        models.setdefault(model or catalog.loc[column, "model"], []).append(column)
     for model, columns in models.items():
         table = served["tables"][model]
         ordered = [c for c in table.columns if c in columns]
@@ -331,11 +336,23 @@ def _check_selection(conn: psycopg.Connection, catalog: pd.DataFrame, events: pd
     matching = {n for n in catalog["name"] if fnmatch.fnmatchcase(n, "ofi_1*")}
     assert {"ofi_10s", "ofi_1m", "ofi_10s_hht_qualified"} <= matching
     assert {c for c in glob.columns if not c.endswith("_ts")} - {"symbol", "ts"} == matching
-    names = [
-        r[0] for r in conn.execute("select name from features.feature_catalog where unit = 'bps'")
-    ]
+    query = "select model || '.' || name from features.feature_catalog where name like '%spread%'"
+    names = [r[0] for r in conn.execute(query)]
+    assert len(names) > 3
     by_query = tickfeatures.training_set(conn, events, names)
-    assert set(names) <= set(by_query.columns)
+    assert {n.split(".")[1] for n in names} <= set(by_query.columns)
+    # a name that is a feature's and a family's: an error asking for the qualified form
+    with pytest.raises(psycopg.Error, match=r"write volatility\.realized_volatility"):
+        tickfeatures.training_set(conn, events, ["realized_volatility"])
+    conn.rollback()
+    qualified = tickfeatures.training_set(conn, events, ["volatility.realized_volatility"])
+    assert [c for c in qualified.columns if c not in events.columns] == [
+        "volatility_ts",
+        "realized_volatility",
+    ]
+    bar_family = tickfeatures.training_set(conn, events, ["realized_volatility.*"])
+    assert "realized_volatility_ts" in bar_family.columns
+    assert "realized_volatility" not in bar_family.columns
     # targets: never from a glob or another family, only by name
     targets = list(catalog[catalog["family"] == "targets"]["name"])
     assert targets
@@ -470,3 +487,40 @@ def test_bad_events_are_one_line_errors(served: dict, tmp_path: Path) -> None:
         with pytest.raises(psycopg.Error) as caught:
             conn.execute("select features.training_set('naive', array['ofi'])")
         assert "not timestamp with time zone" in str(caught.value).splitlines()[0]
+
+
+def test_the_readme_serving_examples_run_as_written(served: dict, tmp_path: Path) -> None:
+    """The README's section "Serving features", block by block: the Python blocks with the
+    `url` of the earlier section, the SQL on a `my_events` table of the user's, the shell
+    line in a directory holding `events.parquet`."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Serving features", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    kinds = [kind for kind, _ in blocks]
+    assert kinds == ["python", "python", "sql", ""], kinds
+    latest: dict = {"url": served["url"]}
+    exec(blocks[0][1], latest)
+    assert latest["row"] is not None
+    research: dict = {"url": served["url"]}
+    exec(blocks[1][1], research)
+    frame = research["frame"]
+    assert len(frame) == 2 and {"label", "ofi_ts", "ofi_10s"} <= set(frame.columns)
+    assert frame["ofi_10s"].notna().all()
+    with psycopg.connect(served["url"]) as conn:
+        conn.execute("create temporary table my_events (symbol text, ts timestamptz, label int)")
+        conn.execute(
+            "insert into my_events values ('EURUSD', '2026-01-05 09:05:00.25+00', 1),"
+            " ('GBPUSD', '2026-01-05 09:06:00+00', -1)"
+        )
+        rows = None
+        for statement in blocks[2][1].split(";"):
+            code = "\n".join(line.split("--")[0] for line in statement.splitlines()).strip()
+            if code:
+                rows = conn.execute(code).fetchall()
+        assert rows is not None and len(rows) == 2
+    events = research["events"]
+    events.to_parquet(tmp_path / "events.parquet")
+    command = shlex.split(blocks[3][1].strip())
+    assert command[:2] == ["tickfeatures", "training-set"]
+    run_cli(*command[1:], dsn=served["url"], cwd=tmp_path)
+    assert len(pd.read_parquet(tmp_path / "train.parquet")) == 2
