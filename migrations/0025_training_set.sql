@@ -218,7 +218,10 @@ begin
             using errcode = '42701';
     end if;
 
-    return format(E'select %s\nfrom %s as events%s', v_select, events, v_joins);
+    -- the events in (symbol, ts) order: each family's index probes then walk its table
+    -- forward instead of jumping around it (a 100,000-event set over gigabytes of bars)
+    return format(E'select %s\nfrom (select * from %s order by symbol, ts) as events%s',
+        v_select, events, v_joins);
 end;
 $$;
 

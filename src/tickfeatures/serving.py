@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
@@ -130,11 +131,16 @@ def training_set(
                         sql.Identifier(EVENTS_TABLE), sql.Identifier(str(column))
                     )
                 )
+        # _event numbers the events in (symbol, ts) order, so that each batch of them is one
+        # stretch of every family's table (index probes close together, pages cached)
+        symbols = frame["symbol"].astype(str).to_numpy()
+        stamps = frame["ts"]
+        order = np.lexsort((stamps.to_numpy(dtype="datetime64[ns]"), symbols))
         with conn.cursor().copy(
             sql.SQL("copy {} (_event, symbol, ts) from stdin").format(sql.Identifier(EVENTS_TABLE))
         ) as copy:
-            for i, (symbol, ts) in enumerate(zip(frame["symbol"], frame["ts"], strict=True)):
-                copy.write_row((i, str(symbol), ts.to_pydatetime()))
+            for i, position in enumerate(order):
+                copy.write_row((i, symbols[position], stamps.iat[position].to_pydatetime()))
         conn.execute(sql.SQL("create index on {} (_event)").format(sql.Identifier(EVENTS_TABLE)))
         conn.execute(sql.SQL("analyze {}").format(sql.Identifier(EVENTS_TABLE)))
         query = conn.execute(
@@ -161,7 +167,9 @@ def training_set(
                 progress(min(start + batch, total), total)
         conn.execute(sql.SQL("drop table pg_temp.{}").format(sql.Identifier(EVENTS_TABLE)))
     values = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_event"])
-    values = values.set_index("_event").reindex(range(len(frame)))
+    # back to the caller's order: event _event is frame row order[_event]
+    values.index = order[values.pop("_event").to_numpy(dtype=np.int64)]
+    values = values.reindex(range(len(frame)))
     # one block per dtype (concat keeps each part's blocks; a user adding columns to a
     # fragmented frame gets pandas' PerformanceWarning)
     return pd.concat([frame, values.reset_index(drop=True)], axis=1).copy()

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_FAMILIES = {
     "stg_l2_snapshots", "stg_bars_1m", "bars_1m_l2", "bars_30m", "bars_60m", "mid_bars_1s",
     "flow_ewm_state", "l2_features", "bar_features", "heavy_features", "feature_catalog",
+    "latest_l2_all", "latest_bars_all",
 }  # fmt: skip
 
 
