@@ -1,9 +1,10 @@
 """Serving features: point-in-time training sets from Python and the CLI.
 
 One implementation: the database writes the query (features.training_set_sql, migration
-0025), which every door runs. Here the events go to a temporary table (binary COPY), the
-query runs in batches of events (for the progress bar; an event's row does not depend on
-the batch) and comes back through COPY ... CSV into pandas, typed by the query's columns.
+0025), which every door runs. Here the events' symbol and ts go to a temporary table (COPY,
+numbered in (symbol, ts) order), the query runs in batches of events (for the progress bar;
+an event's row does not depend on the batch) and comes back through COPY ... CSV into
+pandas, typed by the query's columns.
 The events' own columns are returned as given; the features come from the database.
 """
 
@@ -105,8 +106,9 @@ def training_set(
     bar once it has closed: open + 1 minute <= ts), with its ts as <model>_ts, NULL when
     there is none or (with max_age, e.g. '5 minutes') it is older than max_age.
 
-    features: names, families, models, globs ('ofi_*') or a catalog query's names; targets
-    only by name. Returns the events' columns as given, then the features, in event order.
+    features: names, families, models, globs ('ofi_*'), model.name or model.* (a bare name
+    that is both a feature's and a family's is an error), or a catalog query's; targets only
+    by name. Returns the events' columns as given, then the features, in the events' order.
     """
     check_events(events)
     names = [features] if isinstance(features, str) else list(features)
