@@ -21,13 +21,7 @@ minute_bars as (
     {{ bucket_scope(bucket, back="interval '1 minute'") }}
 
     select symbol_bars.*
-    from scope
-    cross join lateral (
-        select minute_bar.*
-        from {{ minute_bars }} as minute_bar
-        where minute_bar.symbol = scope.symbol and minute_bar.ts >= scope.from_ts
-        offset 0  -- per symbol, index range scans of both kinds of bars
-    ) as symbol_bars
+    {{ scoped_symbol_bars(minute_bars) }}
     {%- else %}
     select minute_bar.* from {{ minute_bars }} as minute_bar
     {%- endif %}

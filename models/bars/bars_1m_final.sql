@@ -32,13 +32,7 @@ final_bars as (
         {%- for column in bar_columns %}
         symbol_bars.{{ column }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from scope
-    cross join lateral (
-        select minute_bar.*
-        from {{ minute_bars }} as minute_bar
-        where minute_bar.symbol = scope.symbol and minute_bar.ts >= scope.from_ts
-        offset 0  -- per symbol, index range scans of both kinds of bars
-    ) as symbol_bars
+    {{ scoped_symbol_bars(minute_bars) }}
     {%- else %}
     select
         {%- for column in bar_columns %}
