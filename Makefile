@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 TF := $(BIN)/tickfeatures
 STAMP := $(VENV)/.installed
 
-.PHONY: install system venv demo test lint pytest db-start db-stop bench clean
+.PHONY: install system venv server-python demo test lint pytest db-start db-stop bench clean
 
-install: system venv
+install: system venv server-python
 
 system:
 	@bash scripts/install-system.sh
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	@echo "venv: installing tickfeatures and its pinned dependencies into $(VENV)"
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
+
+# numpy and scipy for the database server's Python, the venv's versions (see the script)
+server-python: venv
+	@bash scripts/install-server-python.sh $(BIN)
 
 demo: install
 	@$(TF) demo

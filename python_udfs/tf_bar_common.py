@@ -19,6 +19,17 @@ params (all optional):
         m30_open, m30_high, m30_low, m30_close, m30_volume, m30_spread, m30_ticks, m30_bars and
         the same for m60_: the buckets as bars_30m / bars_60m hold them, oldest first, from some
         warm-up bucket up to the bucket of the last one-minute bar, which may be incomplete)
+  peers: families across symbols (K14 correlation, error_correction): the other symbols'
+        bars, {slot: [{'minute': array, 'close': array}, ...]}; every slot the model's SQL
+        names is present (an empty list when no loaded symbol fills it: a reference symbol
+        not loaded, or the symbol itself). Each peer's bars are oldest first and cover at
+        least the input's minutes, from the peer's PEER_WARMUP_BARS-th bar before the input's
+        first minute (or its first bar) on, so a peer's returns and BQX at any input minute
+        are known; they may run past the input's last minute (a kernel never reads a peer's
+        bar later than the row it computes).
+  refit_window, refit_stride: the heavy K14 families' trailing window in bars and their refit
+        stride in minutes (a refit at each bar with minute % stride == stride - 1, i.e. the
+        open minute :59 for 60); dbt vars bar_heavy_window and bar_heavy_stride
   plus whatever a model's SQL adds (e.g. vpin_bucket_volume)
 """
 
@@ -30,6 +41,9 @@ import numpy as np
 
 # K0: the BQX windows and the windows of the families that follow them
 BQX_WINDOWS: tuple[int, ...] = (15, 30, 45, 60, 75)
+# K14 families across symbols: the bars of each peer symbol before the input's first minute
+# that the model's SQL passes (enough for a peer's BQX over the longest window)
+PEER_WARMUP_BARS = 100
 
 
 @dataclass(frozen=True)

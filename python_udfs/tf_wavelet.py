@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tf_common import InputError, checkpoint, finite_signal
+from tf_common import InputError, check_finite, check_length, checkpoint, finite_signal
 
 MAX_LENGTH = 262_144  # 2^18
 
@@ -97,5 +97,50 @@ def wavedec(x: object, wavelet: str = "db4", level: int | None = None) -> list[n
     for _ in range(level):
         checkpoint()
         approximation, detail = dwt(approximation, dec_lo, dec_hi)
+        details.append(detail)
+    return [approximation, *reversed(details)]
+
+
+def dwt_rows(
+    rows: np.ndarray, dec_lo: np.ndarray, dec_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """dwt() of each row of a 2-D array at once: (cA, cD), one row each per input row. The
+    same taps in the same order as dwt(), so each row equals dwt() of that row."""
+    n, f = rows.shape[1], len(dec_lo)
+    out = (n + f - 1) // 2
+    taps = 2 * np.arange(out)[:, None] + 1 - np.arange(f)[None, :]
+    windows = rows[:, _symmetric(taps, n)]  # (rows, out, f)
+    c_a = np.zeros((len(rows), out))
+    c_d = np.zeros((len(rows), out))
+    for j in range(f):
+        c_a += dec_lo[j] * windows[:, :, j]
+        c_d += dec_hi[j] * windows[:, :, j]
+    return c_a, c_d
+
+
+def wavedec_rows(rows: object, wavelet: str = "db4", level: int | None = None) -> list[np.ndarray]:
+    """wavedec() of every row of a 2-D array (many signals of one length, e.g. the trailing
+    windows of a series): [cA_J, cD_J, ..., cD_1], each a 2-D array with one row per signal.
+    Row i of every array equals wavedec(rows[i], wavelet, level); the same limits apply to
+    the row length, and a NaN or infinity anywhere is an InputError."""
+    matrix = np.asarray(rows, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise InputError(f"rows must be a 2-D array, got {matrix.ndim} dimensions")
+    check_length(matrix.shape[1], MAX_LENGTH, "rows")
+    check_finite(matrix, "rows")
+    dec_lo, dec_hi = filters(wavelet)
+    top = dwt_max_level(matrix.shape[1], len(dec_lo))
+    if level is None:
+        level = top
+    elif not 0 <= level <= top:
+        raise InputError(
+            f"level must be between 0 and {top} (dwt_max_level of {matrix.shape[1]} values"
+            f" and {wavelet}), got {level}"
+        )
+    details = []
+    approximation = matrix
+    for _ in range(level):
+        checkpoint()
+        approximation, detail = dwt_rows(approximation, dec_lo, dec_hi)
         details.append(detail)
     return [approximation, *reversed(details)]

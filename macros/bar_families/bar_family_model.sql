@@ -13,8 +13,22 @@
     for values carried from the symbol's first bar.
     `scales` (multi_scale): {'m30': 'bars_30m', ...}: each coarser model's buckets from
     `scale_warmup_buckets` buckets before the one holding `from_ts` on, as extra inputs.
+
+    Families across symbols (K14): `peers` names the slots of other symbols whose bars the
+    kernel reads (bar_peer_map: the reference symbols and the currency groups). A write to a
+    peer recomputes the symbols it is a peer of from the first minute it changes; each peer's
+    (minute, close) from tf_bar_common.PEER_WARMUP_BARS bars before the earliest read_from of
+    the symbols reading it are extra inputs. `common_warmup_slots`: the warm-up also reaches
+    back to the warmup_bars-th minute before from_ts at which the symbol and the peer of each
+    slot both have a bar (error_correction's windows of common minutes).
+    `refit`: the heavy families' refit window and stride (dbt vars bar_heavy_window,
+    bar_heavy_stride) go to the kernel. `seed_params`: columns of the `symbols` seed passed to
+    the kernel by name (microstructure_bars: vpin_bucket_volume).
 -#}
-{% macro bar_family_model(warmup_bars, scales=none, scale_warmup_buckets=0) -%}
+{% macro bar_family_model(
+    warmup_bars, scales=none, scale_warmup_buckets=0, peers=none, refit=false,
+    common_warmup_slots=none, seed_params=none
+) -%}
     {%- if warmup_bars is not number or warmup_bars < 0 -%}
         {{ exceptions.raise_compiler_error("bar_family_model: warmup_bars must be a non-negative integer, got '" ~ warmup_bars ~ "'") }}
     {%- endif -%}
@@ -25,7 +39,54 @@
         {%- do columns.append(column) -%}
     {%- endfor %}
 with
+{%- if peers %}
+
+universe as materialized (
+    {{ bar_symbols() }}
+),
+
+peer_map as materialized (
+    {{ bar_peer_map(peers, 'universe') }}
+),
+{%- endif %}
 {%- if is_incremental() %}
+{%- if peers %}
+
+-- a peer's write changes this symbol's rows from the minute of the peer's first changed bar:
+-- the bar holding the write, or its newest derived bar before (which a snapshot at or after
+-- its end makes final)
+peer_late as materialized (
+    select
+        pending.symbol,
+        coalesce(
+            (
+                select max(derived.ts) from {{ ref('bars_1m_l2') }} as derived
+                where derived.symbol = pending.symbol and derived.ts < date_trunc('minute', pending.min_ts)
+            ),
+            date_trunc('minute', pending.min_ts)
+        ) as min_ts
+    from {{ _pending_relation(this) }} as pending
+),
+
+bounds as materialized (
+    select
+        universe.symbol,
+        (select max(done.ts) from {{ this }} as done where done.symbol = universe.symbol) as done_until,
+        least(
+            (
+                select pending.min_ts from {{ _pending_relation(this) }} as pending
+                where pending.symbol = universe.symbol
+            ),
+            (
+                select min(peer_late.min_ts)
+                from peer_map
+                inner join peer_late on peer_map.peer = peer_late.symbol
+                where peer_map.symbol = universe.symbol
+            )
+        ) as late_from
+    from universe
+),
+{%- else %}
 
 bounds as materialized (
     select
@@ -34,6 +95,7 @@ bounds as materialized (
         pending.min_ts as late_from
     from {{ _pending_relation(this) }} as pending
 ),
+{%- endif %}
 
 scope as materialized (
     select
@@ -43,21 +105,12 @@ scope as materialized (
             else least(bounds.late_from, bounds.done_until + interval '1 microsecond')
         end as from_ts
     from bounds
+    where bounds.late_from is not null
 ),
 {%- else %}
 
 symbols as (
-    with recursive symbols as (
-        {{ distinct_symbols(source('market', 'bars_1m')) }}
-    ),
-
-    derived_symbols as (
-        {{ distinct_symbols(ref('bars_1m_l2')) }}
-    )
-
-    select symbols.symbol from symbols where symbols.symbol is not null
-    union
-    select derived_symbols.symbol from derived_symbols where derived_symbols.symbol is not null
+    {{ bar_symbols() }}
 ),
 
 scope as materialized (
@@ -73,51 +126,34 @@ warm_scope as materialized (
         scope.symbol,
         scope.from_ts,
         {%- if warmup_bars > 0 %}
-        -- the warmup_bars-th final bar before from_ts. A symbol without derived bars before
-        -- from_ts (bars loaded only, the common case): one backward index scan of its loaded
-        -- bars. Otherwise the newest warmup_bars of each kind (index scans backwards), merged
-        -- (a minute with both is one bar), the last of them: the merge costs three times the
-        -- scan (hash and sort), and through stg_bars_1m the union would sort all of the
-        -- symbol's bars (11 ms a symbol).
-        coalesce(case
-            when not exists (
-                select from {{ ref('bars_1m_l2') }} as derived
-                where derived.symbol = scope.symbol and derived.ts < scope.from_ts
-            ) then (
-                select loaded.ts from {{ source('market', 'bars_1m') }} as loaded
-                where loaded.symbol = scope.symbol and loaded.ts < scope.from_ts
-                order by loaded.ts desc
-                limit 1 offset {{ warmup_bars - 1 }}
+        -- the warmup_bars-th final bar before from_ts
+        {%- if common_warmup_slots %}
+        -- or, if earlier, the warmup_bars-th minute before from_ts with a bar of both the
+        -- symbol and the peer of each slot named (none: from the symbol's first bar)
+        least(
+            {{ nth_bar_before('scope.symbol', 'scope.from_ts', warmup_bars) }},
+            (
+                select min(coalesce((
+                    select own_bar.ts from {{ ref('stg_bars_1m') }} as own_bar
+                    where
+                        own_bar.symbol = scope.symbol
+                        and own_bar.ts < scope.from_ts
+                        and exists (
+                            select from {{ ref('stg_bars_1m') }} as peer_bar
+                            where peer_bar.symbol = peer_map.peer and peer_bar.ts = own_bar.ts
+                        )
+                    order by own_bar.ts desc
+                    limit 1 offset {{ warmup_bars - 1 }}
+                ), '-infinity'::timestamptz))
+                from peer_map
+                where
+                    peer_map.symbol = scope.symbol
+                    and peer_map.slot in ({% for slot in common_warmup_slots %}{{ peers.index(slot) }}{{ ', ' if not loop.last }}{% endfor %})
             )
-            else (
-                select earlier.ts
-                from (
-                    (
-                        select loaded.ts from {{ source('market', 'bars_1m') }} as loaded
-                        where loaded.symbol = scope.symbol and loaded.ts < scope.from_ts
-                        order by loaded.ts desc
-                        limit {{ warmup_bars }}
-                    )
-                    union
-                    (
-                        -- final ones only (stg_bars_1m's rule: a snapshot at or after the
-                        -- minute's end)
-                        select derived.ts from {{ ref('bars_1m_l2') }} as derived
-                        where
-                            derived.symbol = scope.symbol
-                            and derived.ts < scope.from_ts
-                            and derived.ts + interval '1 minute' <= (
-                                select max(snapshots.ts) from {{ source('market', 'l2_snapshots') }} as snapshots
-                                where snapshots.symbol = scope.symbol
-                            )
-                        order by derived.ts desc
-                        limit {{ warmup_bars }}
-                    )
-                ) as earlier
-                order by earlier.ts desc
-                limit 1 offset {{ warmup_bars - 1 }}
-            )
-        end, '-infinity'::timestamptz) as read_from,
+        ) as read_from,
+        {%- else %}
+        {{ nth_bar_before('scope.symbol', 'scope.from_ts', warmup_bars) }} as read_from,
+        {%- endif %}
         {%- else %}
         scope.from_ts as read_from,
         {%- endif %}
@@ -164,6 +200,7 @@ packed as (
     cross join lateral (
         select
             count(*) filter (where minute_bar.ts < warm_scope.from_ts) as start,
+            count(*) as total,
             udf.float8_pack_agg(
                 date_part('epoch', minute_bar.ts) / 60,
                 minute_bar.open,
@@ -178,7 +215,9 @@ packed as (
         from {{ bars }} as minute_bar
         where minute_bar.symbol = warm_scope.symbol and minute_bar.ts >= warm_scope.read_from
     ) as symbol_bars
-    where symbol_bars.bars is not null  -- a symbol without bars in range has nothing to write
+    -- a symbol without bars from from_ts on has nothing to write (a peer's write after its
+    -- last bar)
+    where symbol_bars.total > symbol_bars.start
 ),
 {%- for scale, relation in scales.items() %}
 
@@ -213,6 +252,40 @@ packed as (
     ) as scale_bars
 ),
 {%- endfor %}
+{%- if peers %}
+
+-- each peer's bars once, from PEER_WARMUP_BARS bars before the earliest read_from of the
+-- symbols that read it
+peer_from as materialized (
+    select
+        peer_reads.peer,
+        {{ nth_bar_before('peer_reads.peer', 'peer_reads.read_from', 100) }} as read_from
+    from (
+        select
+            peer_map.peer,
+            min(warm_scope.read_from) as read_from
+        from peer_map
+        inner join warm_scope on peer_map.symbol = warm_scope.symbol
+        group by peer_map.peer
+    ) as peer_reads
+),
+
+peer_bars as materialized (
+    select
+        peer_from.peer,
+        (
+            select
+                udf.float8_pack_agg(
+                    date_part('epoch', peer_bar.ts) / 60,
+                    peer_bar.close
+                    order by peer_bar.ts
+                )
+            from {{ bars }} as peer_bar
+            where peer_bar.symbol = peer_from.peer and peer_bar.ts >= peer_from.read_from
+        ) as bars
+    from peer_from
+),
+{%- endif %}
 
 -- the kernel through udf._bar_rows (udf.bar_rows' body, inline: the SQL wrapper copies the
 -- result, tens of megabytes a symbol, once more)
@@ -227,15 +300,40 @@ computed as (
     {%- for scale in scales %}
     left join {{ scale }}_packed on packed.symbol = {{ scale }}_packed.symbol
     {%- endfor %}
+    {%- if seed_params %}
+    left join {{ ref('symbols') }} as reference on packed.symbol = reference.symbol
+    {%- endif %}
+    {%- if peers %}
+    cross join lateral (
+        select
+            array_agg(peer_map.slot order by peer_map.slot, peer_map.peer) as slot_of,
+            array_agg(peer_bars.bars order by peer_map.slot, peer_map.peer) as packs
+        from peer_map
+        inner join peer_bars on peer_map.peer = peer_bars.peer
+        where peer_map.symbol = packed.symbol and peer_bars.bars is not null
+    ) as symbol_peers
+    {%- endif %}
     cross join lateral udf._bar_rows(
         '{{ model.name }}',
         array[{% for column in columns %}'{{ column.name }}'{{ ', ' if not loop.last }}{% endfor %}]::text[],
-        array[packed.bars{% for scale in scales %}, {{ scale }}_packed.bars{% endfor %}],
+        array[packed.bars{% for scale in scales %}, {{ scale }}_packed.bars{% endfor %}]
+        {%- if peers %} || coalesce(symbol_peers.packs, '{}'::bytea []){% endif %},
         jsonb_build_object(
             'first_close', packed.first_close,
             'start', packed.start,
             'prev', packed.prev,
             'scales', jsonb_build_array({% for scale in scales %}'{{ scale }}'{{ ', ' if not loop.last }}{% endfor %})
+            {%- if peers %},
+            'peer_slots', jsonb_build_array({% for slot in peers %}'{{ slot }}'{{ ', ' if not loop.last }}{% endfor %}),
+            'peer_slot_of', coalesce(to_jsonb(symbol_peers.slot_of), '[]'::jsonb)
+            {%- endif %}
+            {%- if refit %},
+            'refit_window', {{ _positive_var('bar_heavy_window', 1440) }},
+            'refit_stride', {{ _positive_var('bar_heavy_stride', 60) }}
+            {%- endif %}
+            {%- for name in seed_params or [] %},
+            '{{ name }}', reference.{{ name }}
+            {%- endfor %}
         )
     ) as kernel
 ),
@@ -264,4 +362,15 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+
+
+{#- A dbt var that must be a positive integer, as SQL text; a one-line compile error otherwise. -#}
+{% macro _positive_var(name, default) -%}
+    {%- set value = var(name, default) -%}
+    {%- if value is not number or value < 1 or value != value | int -%}
+        {{ exceptions.raise_compiler_error("dbt var " ~ name ~ " must be a positive integer, got '" ~ value ~ "'") }}
+    {%- endif -%}
+    {{ value | int }}
 {%- endmacro %}

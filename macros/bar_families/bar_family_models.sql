@@ -1,10 +1,14 @@
-{#- The bar family models (FEATURE_DEFINITIONS K1-K13) in the order bar_features lays them out. -#}
+{#- The bar family models (FEATURE_DEFINITIONS K1-K14) in the order bar_features lays them out:
+    K1-K13 (models/bar), then K14's families across symbols and with heavy math
+    (models/bar_k14). -#}
 {% macro bar_family_models() -%}
     {{ return([
         'time_features', 'bollinger_rate', 'bollinger_bqx', 'statistics_rate', 'statistics_bqx',
         'technical_rate', 'technical_bqx', 'regression_rate', 'regression_bqx',
         'parabolic_comparison', 'fibonacci', 'realized_volatility', 'microstructure_bars',
         'lagged_features', 'volume_features', 'spread_features', 'multi_scale', 'market_regime',
+        'correlation', 'cross_sectional', 'error_correction', 'hmm_regime_bars', 'spectral_bars',
+        'volatility_surface',
     ]) }}
 {%- endmacro %}
 

@@ -446,8 +446,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _bar_models() -> list[str]:
-    """The bar family models (models/bar/)."""
-    return sorted(p.stem for p in (config.project_root() / "models" / "bar").glob("*.sql"))
+    """The bar family models (models/bar/: K1-K13; models/bar_k14/: K14)."""
+    root = config.project_root() / "models"
+    return sorted(p.stem for folder in ("bar", "bar_k14") for p in (root / folder).glob("*.sql"))
 
 
 def _fmt(value: object) -> str:

@@ -36,6 +36,24 @@ from tickfeatures.errors import TickfeaturesError
 
 PG_BINDIR = Path(os.environ.get("TICKFEATURES_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
 RUNTIME_USER = "tickfeatures"
+# numpy and scipy for the server's Python at the venv's versions (scripts/install-server-python.sh,
+# `make install`): first on the embedded server's PYTHONPATH, so the kernels run on the same
+# libraries as the tests' reference libraries; without it, the OS's numpy and scipy.
+SERVER_PYTHONPATH = Path(
+    os.environ.get("TICKFEATURES_SERVER_PYTHONPATH", "/usr/local/lib/tickfeatures/python")
+)
+
+
+def server_environment() -> dict[str, str]:
+    """The environment the embedded server starts with: this one, plus SERVER_PYTHONPATH
+    first on PYTHONPATH when it is installed."""
+    env = dict(os.environ)
+    if (SERVER_PYTHONPATH / ".installed").is_file():
+        rest = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(SERVER_PYTHONPATH) + (os.pathsep + rest if rest else "")
+    return env
+
+
 FALLBACK_DATA_ROOT = Path("/var/lib/tickfeatures")
 SOCKET_DIR = "socket"  # beside the data directory, mode 0700
 SOCKET_PATH_MAX = 107  # bytes of a Unix socket path (sun_path) that PostgreSQL accepts
@@ -274,6 +292,7 @@ class Cluster:
             capture_output=True,
             text=True,
             check=False,
+            env=server_environment(),
         )
         if result.returncode != 0:
             raise TickfeaturesError(

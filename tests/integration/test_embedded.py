@@ -192,3 +192,20 @@ def test_a_trust_cluster_is_upgraded_on_start(
     # and a second start changes nothing
     again = run_cli("db", "start", env=env)
     assert "password" not in again.stdout
+
+
+def test_the_server_python_has_the_venvs_numpy_and_scipy(migrated_db: str) -> None:
+    """The kernels in the database run on the numpy and scipy the tests' reference libraries
+    run on (scripts/install-server-python.sh; embedded.SERVER_PYTHONPATH): with Debian's scipy
+    1.10, SLSQP's GARCH fits on minute returns stopped short of arch's maximum."""
+    import numpy
+    import psycopg
+    import scipy
+
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(
+            "create function pg_temp.versions() returns text language plpython3u as"
+            " $$import numpy, scipy; return numpy.__version__ + ' ' + scipy.__version__$$"
+        )
+        server = conn.execute("select pg_temp.versions()").fetchone()[0]
+    assert server == f"{numpy.__version__} {scipy.__version__}"

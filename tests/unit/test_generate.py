@@ -41,9 +41,13 @@ def specs() -> dict[str, SymbolSpec]:
     return load_symbols(SEEDS_CSV)
 
 
+# one symbol of each price level and asset class of the seed (it lists all 28 FX pairs)
+SAMPLE = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "BTCUSD", "ESZ6")
+
+
 @pytest.fixture(scope="module")
 def all_specs(specs: dict[str, SymbolSpec]) -> list[SymbolSpec]:
-    return [*specs.values(), default_spec("XYZABC")]
+    return [*(specs[name] for name in SAMPLE), default_spec("XYZABC")]
 
 
 @pytest.fixture(scope="module")
