@@ -35,6 +35,11 @@ in one run on one machine:
     and the worker's values are compared with the model's table on one symbol;
   * the whole bar catalogue (K1-K14): `dbt run --select path:models/bar path:models/bar_k14
     --full-refresh --threads 2`, against the 600 s the issue allows.
+Each timed step also records how many cores the whole machine kept busy (/proc/stat): about 1
+for an in-database build, 2 for a worker; more means something else ran meanwhile. --merge
+updates only the families (and catalogue) run in an existing JSON, so a disturbed step can be
+re-run alone. --symbols/--days build a smaller database of their own
+(tickfeatures_bench_k14_<symbols>x<days>d) for a quick run.
 Prints the figures and writes them to a JSON file (.tickfeatures/bench/k14.json).
 """
 
@@ -180,6 +185,26 @@ def prepare_database(args: argparse.Namespace, cache: Path) -> str:
     return url
 
 
+# -- timing ------------------------------------------------------------------------------------
+
+
+def cpu_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, every core; /proc/stat),
+    to tell how many cores a timed step kept busy: about 1 for an in-database build on one
+    thread, 2 for the workers; more means something else ran at the same time."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return math.nan
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cores(busy_before: float, wall_s: float) -> float | None:
+    value = (cpu_busy_s() - busy_before) / wall_s if wall_s > 0 else math.nan
+    return None if math.isnan(value) else round(value, 2)
+
+
 # -- dbt ---------------------------------------------------------------------------------------
 
 
@@ -190,6 +215,7 @@ class DbtRun:
     error: str
     execution_s: dict[str, float]  # per model, from run_results.json
     refresh_s: dict[str, float]  # per model, ops.refresh_runs duration_ms of this run
+    busy_cores: float | None  # the machine's busy cores on average over the run
 
 
 def _dbt_error(message: str) -> str:
@@ -206,6 +232,7 @@ def dbt_run(url: str, select: list[str], threads: int, target: Path) -> DbtRun:
     results.unlink(missing_ok=True)
     with psycopg.connect(url, autocommit=True) as conn:
         since = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    busy = cpu_busy_s()
     started = time.perf_counter()
     ok, error = True, ""
     try:
@@ -213,6 +240,7 @@ def dbt_run(url: str, select: list[str], threads: int, target: Path) -> DbtRun:
     except SystemExit as exc:
         ok, error = False, _dbt_error(str(exc))
     wall = time.perf_counter() - started
+    cores = busy_cores(busy, wall)
     execution: dict[str, float] = {}
     if results.exists():
         for result in json.loads(results.read_text()).get("results", []):
@@ -230,7 +258,7 @@ def dbt_run(url: str, select: list[str], threads: int, target: Path) -> DbtRun:
                 [since],
             )
         }
-    return DbtRun(wall, ok, error, execution, refresh)
+    return DbtRun(wall, ok, error, execution, refresh, cores)
 
 
 # -- what every worker shares ------------------------------------------------------------------
@@ -1085,7 +1113,9 @@ def run_worker(url: str, model: str, threads: int, variables: dict) -> dict:
     (binary COPY in and the index)."""
     family = WORKERS[model]
     columns = table_columns(url, model)
+    busy = cpu_busy_s()
     started = time.perf_counter()
+    first = started
     with psycopg.connect(url) as conn:
         bars = bench_bars.copy_out(
             conn, f"select symbol, ts, {', '.join(family.inputs)} from staging.stg_bars_1m"
@@ -1191,12 +1221,14 @@ def run_worker(url: str, model: str, threads: int, variables: dict) -> dict:
         )
     write_table(url, model, columns, matrix, codes, [s.encode() for s in names], ts_us, threads)
     write_s = time.perf_counter() - started
+    cores = busy_cores(busy, time.perf_counter() - first)
     return {
         "read_s": round(read_s, 2),
         "compute_s": round(compute_s, 2),
         "write_s": round(write_s, 2),
         "total_s": round(read_s + compute_s + write_s, 2),
         "compute_cpu_s": round(cpu, 2),
+        "busy_cores": cores,
         "rows": len(bars),
         "columns": len(columns),
         "columns_not_computed": missing,
@@ -1285,6 +1317,11 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="catalogue dbt threads and workers")
     parser.add_argument("--out", help="JSON output (default .tickfeatures/bench/k14.json)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="update the families (and catalogue) run in the existing JSON output, keep the rest",
+    )
     args = parser.parse_args()
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = [f for f in families if f not in FAMILIES]
@@ -1321,6 +1358,8 @@ def main() -> int:
             "in_database_ok": run.ok,
             "dbt_execution_s": run.execution_s.get(model),
             "sql_s": run.refresh_s.get(model),
+            "in_database_busy_cores": run.busy_cores,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         if not run.ok:
             entry["in_database_error"] = run.error
@@ -1366,35 +1405,14 @@ def main() -> int:
             "models": len(run.execution_s),
             "dbt_execution_s": dict(sorted(run.execution_s.items())),
             "sql_s": dict(sorted(run.refresh_s.items())),
+            "busy_cores": run.busy_cores,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         if not run.ok:
             catalogue["error"] = run.error
         log(f"whole catalogue: {run.wall_s:.1f} s wall ({'ok' if run.ok else 'FAILED'})")
         settle(url)
 
-    print()
-    print(
-        f"{'family':<20} {'in-db s':>8} {'SQL s':>7} {'worker s':>9} {'read':>6} {'compute':>8}"
-        f" {'write':>6} {'ratio':>6}  agreement"
-    )
-    for model, entry in figures.items():
-        w = entry["worker"]
-        agree = entry.get("agreement", {})
-        share = agree.get("agree_share")
-        compared = agree.get("compared")
-        print(
-            f"{model:<20} {entry['in_database_s'] if entry['in_database_ok'] else 'FAIL':>8}"
-            f" {entry['sql_s'] if entry['sql_s'] is not None else '-':>7}"
-            f" {w.get('total_s', 'FAIL'):>9} {w.get('read_s', '-'):>6} {w.get('compute_s', '-'):>8}"
-            f" {w.get('write_s', '-'):>6} {entry.get('ratio_in_database_to_worker', '-'):>6}"
-            f"  {'-' if share is None else f'{100 * share:.3f}% of {compared} cells'}"
-        )
-    if catalogue:
-        met = "met" if catalogue["within_limit"] else "NOT met"
-        print(
-            f"whole catalogue (K1-K14, {args.threads} threads): {catalogue['wall_s']} s"
-            f" (limit {CATALOGUE_LIMIT_S:.0f} s: {met})"
-        )
     result = {
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "bars": n_bars,
@@ -1406,6 +1424,40 @@ def main() -> int:
         "families": figures,
         "catalogue": catalogue,
     }
+    if args.merge and out.exists():
+        before = json.loads(out.read_text())
+        if (before.get("bars"), before.get("symbols")) == (n_bars, len(loaded)):
+            result["families"] = {**before.get("families", {}), **figures}
+            result["families"] = {
+                f: result["families"][f] for f in FAMILIES if f in result["families"]
+            }
+            result["catalogue"] = catalogue or before.get("catalogue", {})
+        else:
+            log(f"--merge: {out} holds another data set; replaced")
+    print()
+    print(
+        f"{'family':<20} {'in-db s':>8} {'SQL s':>7} {'worker s':>9} {'read':>6} {'compute':>8}"
+        f" {'write':>6} {'ratio':>6}  agreement"
+    )
+    for model, entry in result["families"].items():
+        w = entry["worker"]
+        agree = entry.get("agreement", {})
+        share = agree.get("agree_share")
+        compared = agree.get("compared")
+        print(
+            f"{model:<20} {entry['in_database_s'] if entry['in_database_ok'] else 'FAIL':>8}"
+            f" {entry['sql_s'] if entry['sql_s'] is not None else '-':>7}"
+            f" {w.get('total_s', 'FAIL'):>9} {w.get('read_s', '-'):>6} {w.get('compute_s', '-'):>8}"
+            f" {w.get('write_s', '-'):>6} {entry.get('ratio_in_database_to_worker', '-'):>6}"
+            f"  {'-' if share is None else f'{100 * share:.3f}% of {compared} cells'}"
+        )
+    whole = result["catalogue"]
+    if whole:
+        met = "met" if whole["within_limit"] else "NOT met"
+        print(
+            f"whole catalogue (K1-K14, {whole['threads']} threads): {whole['wall_s']} s"
+            f" (limit {CATALOGUE_LIMIT_S:.0f} s: {met})"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"figures written to {out}")

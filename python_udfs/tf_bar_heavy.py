@@ -669,7 +669,12 @@ def garch_forecast(omega: float, persistence: float, next_var: float, h: int) ->
         return next_var
     if persistence == 1.0:
         return omega * m + next_var
-    log_p = math.log1p(persistence - 1.0) if persistence > 0 else -math.inf
+    if persistence <= 0:
+        log_p = -math.inf
+    elif persistence < 0.5:
+        log_p = math.log(persistence)  # p - 1 would round away p's digits (p = 4e-17: -1.0)
+    else:
+        log_p = math.log1p(persistence - 1.0)  # p - 1 exact (Sterbenz) and p near 1 kept
     power = math.exp(m * log_p)
     total = math.expm1(m * log_p) / (persistence - 1.0)
     return omega * total + power * next_var

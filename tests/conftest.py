@@ -7,6 +7,13 @@ starts the embedded cluster first. An unreachable server fails the run; it is ne
 from __future__ import annotations
 
 import os
+
+# One BLAS thread, as the embedded server's backends run (embedded.SERVER_THREADS): a GARCH
+# fit (SLSQP) lands in a different place in the last bits with another thread count, so the
+# kernels here and in the database, and arch, must run alike. Before numpy is imported.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+# ruff: noqa: E402
 import shutil
 import socket
 import subprocess

@@ -44,10 +44,18 @@ SERVER_PYTHONPATH = Path(
 )
 
 
+# One BLAS thread per backend: dbt runs several models at once, and SLSQP (the GARCH fits)
+# lands in a different place in the last bits depending on how many threads a BLAS call
+# splits its sums over, so a fit would depend on the thread count (tests/conftest.py sets
+# the same for the tests' side).
+SERVER_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def server_environment() -> dict[str, str]:
-    """The environment the embedded server starts with: this one, plus SERVER_PYTHONPATH
-    first on PYTHONPATH when it is installed."""
-    env = dict(os.environ)
+    """The environment the embedded server starts with: this one, one BLAS thread
+    (SERVER_THREADS, unless set), and SERVER_PYTHONPATH first on PYTHONPATH when it is
+    installed."""
+    env = {**SERVER_THREADS, **os.environ}
     if (SERVER_PYTHONPATH / ".installed").is_file():
         rest = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(SERVER_PYTHONPATH) + (os.pathsep + rest if rest else "")

@@ -382,3 +382,39 @@ def test_a_full_build_covers_every_symbol_of_derived_bars_alone(
                 )
             ).fetchall()
             assert written == staged, model
+
+
+def test_the_seeds_vpin_bucket_volume_reaches_microstructure_bars(
+    databases: FreshDatabase, tmp_path: Path
+) -> None:
+    """seeds/symbols.csv's vpin_bucket_volume (K8) is the bucket volume the model's VPIN uses
+    (here set on the seed's table, as a changed seed would be after `dbt seed`); empty, VPIN
+    derives it from the symbol's first 1440 bars."""
+    from tests.oracle.bar_micro import ORACLES as MICRO
+
+    bars = edge_case_bars(seed=SEED, symbols=("EURUSD",))
+    # no NULL volume: windows of 50 buckets with none NULL (as tests/kernels/test_bar_micro.py)
+    bars["volume"] = bars["volume"].fillna(7.0)
+    url = databases.create("tf_bars_vpin")
+    run_cli("migrate", dsn=url)
+    _load(url, bars, tmp_path / "bars.csv")
+    run_cli("refresh", "--select", "+microstructure_bars", dsn=url)
+    with psycopg.connect(url) as conn:
+        derived = _table(conn, "features.microstructure_bars")
+        stg = _table(conn, "staging.stg_bars_1m").drop(columns="origin")
+        conn.execute(
+            "update reference.symbols set vpin_bucket_volume = 137.25 where symbol = 'EURUSD'"
+        )
+        conn.commit()
+    run_cli(
+        "dbt", "run", "--select", "microstructure_bars", "--full-refresh", dsn=url
+    )  # no seed: a refresh would load the CSV's empty value back
+    with psycopg.connect(url) as conn:
+        given = _table(conn, "features.microstructure_bars")
+    first = float(stg["close"].iloc[0])
+    for got, params in ((derived, {}), (given, {"vpin_bucket_volume": 137.25})):
+        want = MICRO["microstructure_bars"](stg, first, **params)
+        assert want["vpin"].notna().sum() > 100
+        problems = mismatches(got[["symbol", "ts", "vpin"]], want[["symbol", "ts", "vpin"]])
+        assert not problems, params
+    assert mismatches(given[["symbol", "ts", "vpin"]], derived[["symbol", "ts", "vpin"]])

@@ -162,7 +162,9 @@ def test_feature_catalog_lists_every_feature(built: dict) -> None:
         len(heavy) == 5 + 16 + 12 + 6 + 6 + 9
     )  # heavy_features, hht, hmm, wavelet, spectral, garch
     # the bar families' features are counted by tests/integration/test_bar_families.py
-    bar_models = {p.stem for p in (ROOT / "models" / "bar").glob("*.sql")}
+    bar_models = {
+        p.stem for folder in ("bar", "bar_k14") for p in (ROOT / "models" / folder).glob("*.sql")
+    }
     assert len(catalog[~catalog["model"].isin(bar_models)]) == len(heavy) + sum(
         len(oracle(built["snapshots"].head(20).copy()).columns) - 2 for oracle in ORACLES.values()
     )

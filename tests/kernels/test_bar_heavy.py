@@ -464,3 +464,17 @@ def test_windows_the_scaled_pass_cannot_take_go_through_tf_hmm(
             getattr(forced, name), getattr(usual, name), rtol=0, atol=FIT_TOLERANCE
         )
     np.testing.assert_allclose(forced.loglik, usual.loglik, rtol=TOLERANCE)
+
+
+@pytest.mark.parametrize("persistence", [0.0, 3.7e-17, 0.3, 0.5, 0.97, 1.0 - 2e-16, 1.0, 1.01])
+def test_forecast_holds_for_any_persistence(persistence: float) -> None:
+    """omega (1 + p + ... + p^(h-2)) + p^(h-1) sigma^2_(T+1), summed term by term, for p from 0
+    (where p - 1 rounds to -1) through 1 and beyond."""
+    omega, next_var = 1.49, 2.3
+    for h in (1, 5, 15, 60, 240):
+        want = (
+            omega * math.fsum(persistence**k for k in range(h - 1))
+            + persistence ** (h - 1) * next_var
+        )
+        got = tf_bar_heavy.garch_forecast(omega, persistence, next_var, h)
+        assert got == pytest.approx(want, rel=1e-12), (h, got, want)
