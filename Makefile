@@ -60,4 +60,5 @@ bench: install db-start
 	@$(BIN)/python bench/bench_heavy.py
 	@$(BIN)/python bench/bench_schedule.py
 	@$(BIN)/python bench/bench_bars.py
+	@$(BIN)/python bench/bench_k14.py --reuse
 	@$(BIN)/python bench/bench_serving.py
