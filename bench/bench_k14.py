@@ -6,7 +6,9 @@ On 28 FX pairs x about 31,000 one-minute bars (bench_bars' database, tickfeature
 in one run on one machine:
   * in-database, per family: `dbt run --select <model> --full-refresh --threads 1` through
     `tickfeatures dbt` (dbt's start-up and parse included), with the SQL time dbt reports
-    (run_results.json) and the model's own refresh log (ops.refresh_runs);
+    (run_results.json) and the model's own refresh log (ops.refresh_runs); the full build
+    runs its shards' kernels in parallel workers (dbt var bar_family_shards, 4; the server's
+    max_parallel_workers_per_gather, 2), the session's backend writing the rows;
   * a Python worker per family, timed end to end: COPY the staged bars out
     (staging.stg_bars_1m), compute the family's columns with the reference libraries over
     the same windows and refits in two worker processes (one per core, a process pool over
@@ -35,8 +37,8 @@ in one run on one machine:
     and the worker's values are compared with the model's table on one symbol;
   * the whole bar catalogue (K1-K14): `dbt run --select path:models/bar path:models/bar_k14
     --full-refresh --threads 2`, against the 600 s the issue allows.
-Each timed step also records how many cores the whole machine kept busy (/proc/stat): about 1
-for an in-database build, 2 for a worker; more means something else ran meanwhile. --merge
+Each timed step also records how many cores the whole machine kept busy (/proc/stat): up to 2
+for both (the in-database build less while one shard is left or the rows are written). --merge
 updates only the families (and catalogue) run in an existing JSON, so a disturbed step can be
 re-run alone. --symbols/--days build a smaller database of their own
 (tickfeatures_bench_k14_<symbols>x<days>d) for a quick run.
@@ -190,8 +192,8 @@ def prepare_database(args: argparse.Namespace, cache: Path) -> str:
 
 def cpu_busy_s() -> float:
     """CPU seconds the whole machine has spent busy (all processes, every core; /proc/stat),
-    to tell how many cores a timed step kept busy: about 1 for an in-database build on one
-    thread, 2 for the workers; more means something else ran at the same time."""
+    to tell how many cores a timed step kept busy: up to 2 for an in-database build (its
+    parallel workers) and for the workers; more means something else ran at the same time."""
     try:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except OSError:

@@ -21,6 +21,8 @@
     the symbols reading it are extra inputs. `common_warmup_slots`: the warm-up also reaches
     back to the warmup_bars-th minute before from_ts at which the symbol and the peer of each
     slot both have a bar (error_correction's windows of common minutes).
+    A full build runs in the dbt var bar_family_shards shards of symbols, in parallel
+    workers (bar_shards); an incremental run is one query.
     `refit`: the heavy families' refit window and stride (dbt vars bar_heavy_window,
     bar_heavy_stride) go to the kernel. `seed_params`: columns of the `symbols` seed passed to
     the kernel by name (microstructure_bars: vpin_bucket_volume).
@@ -37,7 +39,9 @@
     {%- set columns = [] -%}
     {%- for column in documented_columns(model.name) if column.name not in ('symbol', 'ts') -%}
         {%- do columns.append(column) -%}
-    {%- endfor %}
+    {%- endfor -%}
+    {%- set shards = 1 if is_incremental() else _positive_var('bar_family_shards', 4) | int -%}
+    {%- set chain -%}
 with
 {%- if peers %}
 
@@ -117,7 +121,18 @@ scope as materialized (
     select
         symbols.symbol,
         '-infinity'::timestamptz as from_ts
+    {%- if shards > 1 %}
+    -- this shard's symbols: every $2-th by name from the $1-th (udf.bar_matrices' parameters)
+    from (
+        select
+            symbols.symbol,
+            row_number() over (order by symbols.symbol) - 1 as position
+        from symbols
+    ) as symbols
+    where symbols.position % $2 = $1
+    {%- else %}
     from symbols
+    {%- endif %}
 ),
 {%- endif %}
 
@@ -336,7 +351,13 @@ computed as (
             {%- endfor %}
         )
     ) as kernel
-),
+)
+    {%- endset %}
+{%- if shards > 1 %}
+{{ bar_shards(chain, shards, per_symbol=true) }},
+{%- else %}
+{{ chain }},
+{%- endif %}
 
 final as (
     select

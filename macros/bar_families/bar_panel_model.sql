@@ -11,6 +11,9 @@
     any symbol recomputes every symbol from the first minute it changes: the bar holding the
     write (or the symbol's newest derived bar before it, which a snapshot at or after its end
     makes final), or the first bar after the symbol's newest stored row.
+
+    A full build runs in the dbt var bar_family_shards shards of chunks, in parallel workers
+    (bar_shards).
 -#}
 {% macro bar_panel_model(warmup_bars, chunk='1 week') -%}
     {%- if warmup_bars is not number or warmup_bars < 1 -%}
@@ -20,7 +23,9 @@
     {%- set columns = [] -%}
     {%- for column in documented_columns(model.name) if column.name not in ('symbol', 'ts') -%}
         {%- do columns.append(column) -%}
-    {%- endfor %}
+    {%- endfor -%}
+    {%- set shards = 1 if is_incremental() else _positive_var('bar_family_shards', 4) | int -%}
+    {%- set chain -%}
 with
 
 universe as materialized (
@@ -87,14 +92,19 @@ extent as materialized (
 
 chunks as materialized (
     select
-        chunk_start,
-        chunk_start + interval '{{ chunk }}' as chunk_end,
-        greatest(chunk_start, extent.from_ts) as chunk_from
+        chunk.chunk_start,
+        chunk.chunk_start + interval '{{ chunk }}' as chunk_end,
+        greatest(chunk.chunk_start, extent.from_ts) as chunk_from
     from extent
     cross join lateral generate_series(
         date_trunc('week', extent.first_ts), extent.last_ts, interval '{{ chunk }}'
-    ) as chunk_start
-    where extent.first_ts is not null
+    ) with ordinality as chunk (chunk_start, position)
+    where
+        extent.first_ts is not null
+        {%- if shards > 1 %}
+        -- this shard's chunks: every $2-th from the $1-th (udf.bar_matrices' parameters)
+        and (chunk.position - 1) % $2 = $1
+        {%- endif %}
 ),
 
 -- every symbol's bars of the chunk, from warmup_bars of its bars before the chunk's first
@@ -165,7 +175,13 @@ computed as (
             'quote', panels.quote
         )
     ) as kernel
-),
+)
+    {%- endset %}
+{%- if shards > 1 %}
+{{ bar_shards(chain, shards, per_symbol=false) }},
+{%- else %}
+{{ chain }},
+{%- endif %}
 
 final as (
     select

@@ -477,6 +477,14 @@ class Cluster:
             # pg_cron runs each job through a libpq connection: the private socket, no password
             f"cron.host = {_conf_text(self.socket_dir)}\n"
             "timescaledb.telemetry_level = off\n"
+            # background workers: TimescaleDB's launcher and its schedulers and jobs (one
+            # scheduler per database, at most timescaledb.max_background_workers), pg_cron's
+            # launcher, and the parallel query workers a bar family's full build runs its
+            # shards in (PostgreSQL's default of 8 in all leaves none once a few databases
+            # have TimescaleDB)
+            "timescaledb.max_background_workers = 16\n"
+            "max_worker_processes = 32\n"
+            "max_parallel_workers = 8\n"
             "shared_buffers = 1GB\n"
             "work_mem = 64MB\n"
             "maintenance_work_mem = 512MB\n"

@@ -212,3 +212,54 @@ def test_the_server_python_has_the_venvs_numpy_and_scipy(migrated_db: str) -> No
         server = conn.execute("select pg_temp.versions()").fetchone()[0]
     # and one BLAS thread a backend (embedded.SERVER_THREADS)
     assert server == f"{numpy.__version__} {scipy.__version__} 1"
+
+
+def test_parallel_workers_are_left_beside_timescaledbs(databases: object) -> None:
+    """Every database with TimescaleDB takes a background worker for its scheduler (up to
+    timescaledb.max_background_workers); PostgreSQL's default of 8 worker processes in all
+    then left none for the parallel workers of a bar family's full build. With 20 databases
+    on the server, a parallel query still gets its workers."""
+    import time
+
+    import psycopg
+
+    from tests.conftest import FreshDatabase
+
+    assert isinstance(databases, FreshDatabase)
+    urls = [databases.create("tf_workers") for _ in range(20)]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create extension if not exists timescaledb")
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        # the launcher starts the schedulers in its own time: wait until it is done
+        deadline, seen, still = time.monotonic() + 20, -1, 0
+        while time.monotonic() < deadline and still < 5:
+            row = conn.execute(
+                "select count(*) from pg_stat_activity where backend_type like 'TimescaleDB%'"
+            ).fetchone()
+            still = still + 1 if row is not None and row[0] == seen else 0
+            seen = row[0] if row is not None else seen
+            time.sleep(0.3)
+        assert seen >= 16  # this test's 20 databases' schedulers, up to TimescaleDB's limit
+        settings = dict(
+            conn.execute(
+                "select name, setting from pg_settings where name in"
+                " ('max_worker_processes', 'timescaledb.max_background_workers',"
+                " 'max_parallel_workers')"
+            ).fetchall()
+        )
+        assert int(settings["max_worker_processes"]) >= (
+            int(settings["timescaledb.max_background_workers"])
+            + int(settings["max_parallel_workers"])
+            + 4  # TimescaleDB's launcher, pg_cron's, and room
+        )
+        conn.execute("set force_parallel_mode = on")
+        conn.execute("set max_parallel_workers_per_gather = 2")
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "explain (analyze, costs off, timing off)"
+                " select count(*) from generate_series(1, 10)"
+            ).fetchall()
+        )
+    assert "Workers Launched: 1" in plan, plan

@@ -362,3 +362,43 @@ def test_sql_variance_allows_alpha_plus_beta_of_one_or_more(conn: psycopg.Connec
         params = [0.0, 0.1, alpha, beta]
         fixed = reference(lambda p=params: arch_model(y).fix(p))
         assert_relative(row[0], np.asarray(fixed.conditional_volatility) ** 2, TOLERANCE)
+
+
+def test_constraint_jacobians_are_scipys_finite_differences_bit_for_bit() -> None:
+    """garch11_fit gives SLSQP its linear constraints' Jacobians; they must be exactly what
+    SLSQP would estimate itself (approx_derivative, '2-point', abs_step sqrt(eps), within the
+    bounds, at x clipped to them), or the fit's path, and so its last bits, would leave arch's.
+    Points inside, on and just outside the bounds, and at zero."""
+    from scipy.optimize._constraints import old_bound_to_new
+    from scipy.optimize._numdiff import approx_derivative
+
+    rng = np.random.default_rng(7)
+    v = 2.5e-8
+    bounds = [(-np.inf, np.inf), (1e-8 * v, 10.0 * v), (0.0, 1.0), (0.0, 1.0)]
+    lower, upper = old_bound_to_new(bounds)
+    a = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, -1, -1]], dtype=float)
+    b = np.array([0.0, 0.0, 0.0, -1.0])
+    constraints = [tf_garch._constraint(a[i], float(b[i]), lower, upper) for i in range(4)]
+    for trial in range(3000):
+        x = np.array(
+            [
+                rng.normal() * 1e-4,
+                rng.uniform(-0.1, 1.1) * 10 * v,
+                rng.uniform(-0.01, 1.01),
+                rng.uniform(-0.01, 1.01),
+            ]
+        )
+        edge = trial % 6
+        if edge < 5:
+            x[[2, 3, 1, 2, 0][edge]] = [0.0, 1.0, 1e-8 * v, 1.0 - 1e-9, 0.0][edge]
+        clipped = np.clip(x, lower, upper)
+        for constraint in constraints:
+            want = approx_derivative(
+                constraint["fun"],
+                clipped,
+                method="2-point",
+                abs_step=np.sqrt(np.finfo(float).eps),
+                bounds=(lower, upper),
+            )
+            got = constraint["jac"](x)
+            assert np.array_equal(np.ravel(want), np.ravel(got)), (x, want, got)
