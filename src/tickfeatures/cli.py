@@ -663,10 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="show dbt's full output")
     p.set_defaults(func=cmd_demo)
 
-    from tickfeatures import plot, quality
+    from tickfeatures import plot, quality, roles
 
     quality.add_command(sub)
     plot.add_command(sub)
+    roles.add_command(sub)
     return parser
 
 

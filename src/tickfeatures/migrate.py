@@ -86,9 +86,10 @@ def _applied(conn: psycopg.Connection) -> dict[int, str]:
 
 
 def status(conn: psycopg.Connection, directory: Path) -> list[MigrationState]:
-    with conn.transaction():
-        conn.execute(LEDGER_DDL)
-    applied = _applied(conn)
+    """Each migration's state; reads only (a database without the ledger has none applied),
+    so a role that may not create anything (tickfeatures_writer, _reader) can ask."""
+    row = conn.execute("select to_regclass('ops.schema_migrations') is not null").fetchone()
+    applied = _applied(conn) if row is not None and row[0] else {}
     return [MigrationState(m, applied.get(m.version)) for m in discover(directory)]
 
 
