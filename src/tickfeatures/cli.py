@@ -677,7 +677,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TickfeaturesError as exc:
-        print(f"tickfeatures: error: {exc}", file=sys.stderr)
+        # one line, whatever the message quotes back (a user's value may hold a line break)
+        text = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"tickfeatures: error: {text}", file=sys.stderr)
         return exc.exit_code
     except psycopg.Error as exc:
         text = str(exc).strip()

@@ -120,7 +120,9 @@ def cron_schedule(interval: str) -> str:
         if not 1 <= n <= 23:
             raise TickfeaturesError(f"{interval!r}: write 1 to 23 hours, or a cron expression")
         return "0 * * * *" if n == 1 else f"0 */{n} * * *"
-    if text.startswith("@") or len(text.split()) == 5:
+    if re.fullmatch(r"@[a-z]+", text) or (
+        len(text.split()) == 5 and all(re.fullmatch(r"[0-9A-Za-z*/,\-]+", f) for f in text.split())
+    ):
         return text
     raise TickfeaturesError(
         f"{interval!r} is not a schedule: write 10s, 1m, 5m, 2h or a cron expression"
@@ -187,6 +189,20 @@ def every(interval: str, say: Callable[[str], None] = print) -> int:
             f"pg_cron {target.version} cannot run every few seconds (1.5 and later can);"
             " `make install` builds 1.6.5"
         )
+    # pg_cron's own check of the schedule, in a transaction rolled back: a schedule it refuses
+    # must not cost an install first
+    with db.connect(target.url) as trial:
+        try:
+            trial.execute(
+                "select cron.schedule(%s, %s, %s)", ("tickfeatures-trial", schedule, COMMAND)
+            )
+        except psycopg.Error as exc:
+            reason = (exc.diag.message_primary or str(exc)).strip()
+            raise TickfeaturesError(
+                f"{interval!r} is not a schedule pg_cron accepts: {reason}"
+            ) from None
+        finally:
+            trial.rollback()
     if not installed or stale:
         install(say=say)
     with db.connect(target.url, autocommit=True) as cron_conn:

@@ -82,6 +82,10 @@ def check_events(events: pd.DataFrame) -> None:
         raise TickfeaturesError(f"events: {n} event(s) without symbol or ts")
     if "_event" in events.columns:
         raise TickfeaturesError("events: the column name _event is reserved")
+    # libpq ends a quoted name at a NUL: the column would silently become another
+    named = [str(c) for c in events.columns if "\x00" in str(c)]
+    if named:
+        raise TickfeaturesError(f"events: column name {named[0]!r} holds a NUL character")
 
 
 def _interval(max_age: str | timedelta | None) -> str | None:
