@@ -206,3 +206,31 @@ def test_the_python_api_and_sql_functions(built: dict, name: str) -> None:
                 conn.execute("select * from features.latest_l2(%s)", (value,))
             conn.rollback()
     assert state(url) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("select * from features.latest_l2(null)", None),
+        ("select * from features.latest_l2('')", None),
+        ("select features.training_set(null, null)", "events <NULL>: no column symbol"),
+        ("select features.training_set('pg_class', array[]::text[])", "events pg_class: no column"),
+        ("select features.resolve_features(null)", "no features asked for"),
+        ("select features.resolve_features(array[]::text[])", "no features asked for"),
+        ("select features.resolve_features(array[null]::text[])", "unknown feature '<NULL>'"),
+        ("select features.training_set_sql(null, array['ofi_10s'], null)", "events <NULL>"),
+    ],
+)
+def test_the_serving_functions_take_nulls_and_empties(
+    built: dict, query: str, message: str | None
+) -> None:
+    """NULL and empty arguments: no row, or a one-line error naming what is wrong."""
+    before = state(built["url"])
+    with psycopg.connect(built["url"], autocommit=True) as conn:
+        if message is None:
+            assert conn.execute(query).fetchall() == []
+        else:
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(query)
+            assert message in primary(caught.value) and "\n" not in primary(caught.value)
+    assert state(built["url"]) == before
