@@ -19,14 +19,12 @@ import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import psycopg
 import pytest
 
-from tests.kernels.test_limits import assert_server_runs, server_start
+from tests.kernels.test_limits import SLOW_X, assert_server_runs, server_start
 
-# EM on heavy-tailed returns: 100 iterations of 8 states on 20,000 values, 1-2 minutes
-SLOW_X = np.tan((((np.arange(1, 20_001) * 2654435761) % 2**32) / 2**32 - 0.5) * 2.8)
+# test_limits' slow fit (EM on heavy-tailed returns, 100 iterations of 8 states: 1-2 minutes)
 SLOW_ARRAY = "{" + ",".join(repr(float(v)) for v in SLOW_X) + "}"
 SLOW_QUERY = (
     f"select array['slow'] as symbols,"
