@@ -344,48 +344,49 @@ def test_reference_symbols_are_a_dbt_var(databases: FreshDatabase) -> None:
     )
 
 
-@pytest.mark.parametrize("model", ["correlation", "cross_sectional", "volatility_surface"])
-def test_a_full_build_runs_its_shards_in_parallel_workers(
-    runs: Runs, model: str, tmp_path: Path
-) -> None:
+SHARDED = ["correlation", "cross_sectional", "volatility_surface"]  # peers, panel, heavy
+
+
+def test_a_full_build_runs_its_shards_in_parallel_workers(runs: Runs, tmp_path: Path) -> None:
     """A full build's query, as dbt compiles it, runs one udf.bar_matrices call per shard
     (dbt var bar_family_shards) under a Parallel Append in parallel workers; it equals the
     build in one shard (no parallel workers) and the table dbt built."""
     url = runs.get("reference")["url"]
-    compiled = {}
+    compiled: dict[int, dict[str, str]] = {}
     for shards in (4, 1):
         target = tmp_path / f"shards_{shards}"
         run_cli(
-            "dbt", "compile", "--select", model, "--full-refresh",
+            "dbt", "compile", "--select", *SHARDED, "--full-refresh",
             "--vars", f"{{bar_family_shards: {shards}}}", "--target-path", str(target), dsn=url,
         )  # fmt: skip
-        compiled[shards] = (
-            target / "compiled" / "tickfeatures" / "models" / "bar_k14" / f"{model}.sql"
-        ).read_text()
-    assert compiled[4].count("udf.bar_matrices(") == 4
-    assert "udf.bar_matrices(" not in compiled[1]
+        folder = target / "compiled" / "tickfeatures" / "models" / "bar_k14"
+        compiled[shards] = {model: (folder / f"{model}.sql").read_text() for model in SHARDED}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set parallel_leader_participation = off")  # as the model's sql_header
-        plan = "\n".join(
-            row[0]
-            for row in conn.execute(
-                "explain (analyze, costs off, timing off) " + compiled[4]
-            ).fetchall()
-        )
-        assert "Parallel Append" in plan, plan
-        launched = re.search(r"Workers Launched: (\d+)", plan)
-        assert launched is not None and int(launched.group(1)) >= 1, plan
-        for shards, query in compiled.items():
-            conn.execute(f"create temp table shards_{shards} as {query}")
-        differing = conn.execute(
-            f"""
-            select
-                (select count(*) from (table shards_4 except all table shards_1) as a),
-                (select count(*) from (table shards_1 except all table shards_4) as b),
-                (select count(*) from (table shards_4 except all table features.{model}) as c),
-                (select count(*) from (table features.{model} except all table shards_4) as d),
-                (select count(*) from shards_4)
-            """
-        ).fetchone()
-    assert differing is not None and differing[:4] == (0, 0, 0, 0), differing
-    assert differing[4] > 0
+        for model in SHARDED:
+            sharded, single = compiled[4][model], compiled[1][model]
+            assert sharded.count("udf.bar_matrices(") == 4 and "udf.bar_matrices(" not in single
+            # EXPLAIN ANALYZE of a CREATE TABLE AS runs it: the plan, and the table
+            plan = "\n".join(
+                row[0]
+                for row in conn.execute(
+                    f"explain (analyze, costs off, timing off) create temp table {model}_4 as "
+                    + sharded
+                ).fetchall()
+            )
+            assert "Parallel Append" in plan, plan
+            launched = re.search(r"Workers Launched: (\d+)", plan)
+            assert launched is not None and int(launched.group(1)) >= 1, plan
+            conn.execute(f"create temp table {model}_1 as {single}")
+            differing = conn.execute(
+                f"""
+                select
+                    (select count(*) from (table {model}_4 except all table {model}_1) as a),
+                    (select count(*) from (table {model}_1 except all table {model}_4) as b),
+                    (select count(*) from (table {model}_4 except all table features.{model}) as c),
+                    (select count(*) from (table features.{model} except all table {model}_4) as d),
+                    (select count(*) from {model}_4)
+                """
+            ).fetchone()
+            assert differing is not None and differing[:4] == (0, 0, 0, 0), (model, differing)
+            assert differing[4] > 0
