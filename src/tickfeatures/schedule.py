@@ -291,12 +291,13 @@ def status(say: Callable[[str], None] = print) -> int:
             say(f"  {start:%H:%M:%S} {state:8s} {took:>9s}  {error or ''}")
     if behind:
         say("staleness (the newest snapshot less the model's newest row, worst symbol):")
+        width = max(16, *(len(model) for model, _, _ in behind))
         for model, lag, refreshed in behind:
             if model.startswith("bars_"):
                 lag_text = "bars"  # stamped at their bucket's start
             else:
                 lag_text = f"{lag.total_seconds():.1f} s" if lag is not None else "no rows"
-            say(f"  {model:16s} {lag_text:>10s}  refreshed {refreshed:%H:%M:%S}")
+            say(f"  {model:{width}s} {lag_text:>10s}  refreshed {refreshed:%H:%M:%S}")
     return 0
 
 

@@ -138,6 +138,7 @@ def refreshes(conn: psycopg.Connection) -> list[str]:
     if not rows:
         return ["never refreshed (run `tickfeatures refresh`)"]
     lines = []
+    width = max(16, *(len(row[0]) for row in rows))
     for model, when, writes, symbols, since in rows:
         todo = (
             f"{writes:,} writes to process ({symbols} symbol{'' if symbols == 1 else 's'},"
@@ -145,7 +146,7 @@ def refreshes(conn: psycopg.Connection) -> list[str]:
             if writes
             else "up to date"
         )
-        lines.append(f"{model:16s} refreshed {_when(when)}; {todo}")
+        lines.append(f"{model:{width}s} refreshed {_when(when)}; {todo}")
     absent = [m for m in MARTS if not _exists(conn, m)]
     if absent:
         lines.append(f"missing: {', '.join(absent)} (run `tickfeatures refresh`)")
