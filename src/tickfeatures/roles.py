@@ -37,13 +37,9 @@ DBT_SCHEMAS = ("features", "staging", "reference")  # dbt_project.yml's schemas
 LOAD_SCHEMAS = ("market", "ops")
 
 
-def _execute(conn: psycopg.Connection, statement: str, *identifiers: str, **named: Any) -> None:
-    conn.execute(
-        sql.SQL(statement).format(
-            *(sql.Identifier(i) for i in identifiers),
-            **{k: sql.Identifier(v) if isinstance(v, str) else v for k, v in named.items()},
-        )
-    )
+def _execute(conn: psycopg.Connection, statement: str, *identifiers: str) -> None:
+    """statement with each {} filled by the next identifier, quoted."""
+    conn.execute(sql.SQL(statement).format(*(sql.Identifier(i) for i in identifiers)))
 
 
 def _ensure_role(conn: psycopg.Connection, role: str) -> bool:
