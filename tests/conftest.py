@@ -122,17 +122,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture()
-def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+def throwaway_project(folder: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """An empty project directory with its own cluster port; the cluster is removed after."""
-    (tmp_path / "dbt_project.yml").write_text("name: throwaway\n")
+    (folder / "dbt_project.yml").write_text("name: throwaway\n")
     env = {
-        "TICKFEATURES_HOME": str(tmp_path),
+        "TICKFEATURES_HOME": str(folder),
         "TICKFEATURES_PORT": str(_free_port()),
         config.DSN_ENV: "",
     }
-    yield tmp_path, env
+    yield folder, env
     run_cli("db", "stop", env=env, check=False)
-    data = tmp_path / ".tickfeatures" / "pgdata"
+    data = folder / ".tickfeatures" / "pgdata"
     if data.is_symlink():
         shutil.rmtree(data.resolve().parent, ignore_errors=True)
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """An empty project directory with its own cluster port; the cluster is removed after."""
+    yield from throwaway_project(tmp_path)

@@ -19,6 +19,9 @@
     {%- set kinds = _refresh_kinds(kind) -%}
     -- JIT compilation costs seconds per query and buys nothing on these window pipelines
     set local jit = off;
+    -- a session whose client died (a `kill -9` of the refresh) stops within a second instead of
+    -- running its statement to the end, holding its locks (PostgreSQL 14+)
+    set local client_connection_check_interval = 1000;
     {%- set nice = var('refresh_nice', 10) | int %}
     {%- if nice > 0 %}
     -- this session yields the CPU to readers (the latest vector) until it ends (migration 0026)

@@ -39,6 +39,11 @@
     {%- if not continuous -%}
         {%- do statements.append('drop table if exists ' ~ temp_relation) -%}
     {%- endif -%}
+    {%- set stored = [] -%}
+    {%- for statement in statements -%}
+        {%- do stored.append(without_database(statement)) -%}
+    {%- endfor -%}
+    {%- set statements = stored -%}
     {%- set body = statements | reject('equalto', '') | join(';\n') -%}
     {%- if '$tf_statement$' in body -%}
         {{ exceptions.raise_compiler_error("the compiled SQL of " ~ this ~ " holds the quote $tf_statement$") }}

@@ -139,7 +139,7 @@ cross join lateral (
     language sql
     stable
     as $latest$
-    {{ latest_row_sql(kind, 'p_symbol') }}
+    {{ without_database(latest_row_sql(kind, 'p_symbol')) }}
     $latest$;
     comment on function {{ this.schema }}.latest_{{ kind }}(text) is
         'The newest feature vector of one symbol (one row, or none), with feature_ts and staleness; the row of {{ this }} for that symbol.'

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +50,21 @@ def dbt_executable() -> str:
     return found
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent: int, nice: int) -> None:
+    """In dbt's process, before exec: die with the parent, so that a `kill -9` of `tickfeatures
+    refresh` (which holds the refresh lock) does not leave dbt refreshing on without it; and
+    run at `nice`."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    if nice > 0:
+        os.nice(nice)
+
+
 def run_dbt(
     args: list[str], *, capture: bool = False, nice: int = 0
 ) -> subprocess.CompletedProcess[str]:
@@ -65,5 +82,5 @@ def run_dbt(
         text=True,
         capture_output=capture,
         check=False,
-        preexec_fn=(lambda: os.nice(nice)) if nice > 0 else None,
+        preexec_fn=lambda parent=os.getpid(): _child_setup(parent, nice),
     )

@@ -31,7 +31,7 @@ from tickfeatures.load import file_checksum
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MINUTES = 300  # about 310,000 snapshots (60 MB of CSV): 1.5-5 s of loading on 2 cores
-KILLS = 6
+KILLS = 20
 SEED = 20260312
 
 

@@ -84,6 +84,25 @@ def test_install_lists_every_incremental_model_in_order(installed: dict) -> None
     assert order.index("bars_1m_final") < order.index("bars_30m") < order.index("multi_scale")
 
 
+def test_no_stored_sql_names_the_database(installed: dict) -> None:
+    """The procedures and the latest-vector functions run later, in whatever the database is
+    called then (restored under another name, renamed, copied from a template): their bodies
+    name schemas, never the database."""
+    with psycopg.connect(installed["url"]) as conn:
+        naming = conn.execute(
+            "select p.oid::regprocedure::text from pg_proc p"
+            " join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname in ('features', 'udf', 'ops', 'quality')"
+            " and strpos(p.prosrc, '\"' || current_database() || '\".') > 0"
+        ).fetchall()
+        stored = conn.execute(
+            "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+            " where n.nspname = 'features' and p.proname ~ '^(refresh_|latest_)'"
+        ).fetchone()[0]  # type: ignore[index]
+    assert naming == []
+    assert stored > len(INCREMENTAL)
+
+
 def test_a_refresh_that_finds_another_running_returns_at_once(installed: dict) -> None:
     url = installed["url"]
     before = _last_run_id(url)

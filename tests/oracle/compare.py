@@ -61,6 +61,11 @@ def mismatches(
             if not (got[both].astype(bool).to_numpy() == want[both].astype(bool).to_numpy()).all():
                 problems.append(f"{column}: boolean values differ")
             continue
+        if pd.api.types.is_string_dtype(want.dtype):
+            differ = got[both].to_numpy() != want[both].to_numpy()
+            if differ.any():
+                problems.append(f"{column}: {int(differ.sum())} text values differ")
+            continue
         g = got[both].astype("float64").to_numpy()
         w = want[both].astype("float64").to_numpy()
         size = np.maximum(np.abs(g), np.abs(w))
