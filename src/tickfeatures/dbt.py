@@ -73,6 +73,7 @@ def run_dbt(
     env = {**os.environ, **libpq_env()}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     cmd = [dbt_executable(), *args]
+    parent = os.getpid()
     if args and args[0] not in {"--version", "--help", "-h"}:
         cmd += ["--project-dir", str(root), "--profiles-dir", str(root)]
     return subprocess.run(
@@ -82,5 +83,5 @@ def run_dbt(
         text=True,
         capture_output=capture,
         check=False,
-        preexec_fn=lambda parent=os.getpid(): _child_setup(parent, nice),
+        preexec_fn=lambda: _child_setup(parent, nice),
     )
