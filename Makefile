@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TF := $(BIN)/tickfeatures
 STAMP := $(VENV)/.installed
 
-.PHONY: install system venv server-python demo test lint pytest db-start db-stop bench clean
+.PHONY: install system venv server-python demo test lint pytest db-start db-stop bench soak clean
 
 install: system venv server-python
 
@@ -62,3 +62,8 @@ bench: install db-start
 	@$(BIN)/python bench/bench_bars.py
 	@$(BIN)/python bench/bench_k14.py --reuse
 	@$(BIN)/python bench/bench_serving.py
+
+# Load test, minutes, not in `make test`: 2 loaders, the schedule every second and 20 readers for
+# SOAK_SECONDS (180); figures printed and written to .tickfeatures/bench/soak.json.
+soak: install db-start
+	@$(BIN)/python bench/soak.py

@@ -33,6 +33,29 @@ ROOT = Path(__file__).resolve().parents[1]
 TF = [sys.executable, "-m", "tickfeatures.cli"]
 
 
+# The longest modules first (minutes each, measured): `make test` hands whole modules to two
+# workers (pytest-xdist --dist loadfile) in collection order, and a long one left to the end
+# runs alone on one worker while the other idles.
+LONGEST_FIRST = [
+    "test_chunking",
+    "test_bar_families",
+    "test_crash",
+    "test_bar_k14",
+    "test_refresh",
+    "test_readers",
+    "test_serving",
+    "test_demo",
+    "test_roles",
+    "test_heavy",
+    "test_schedule",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 def server_url() -> str:
     return os.environ.get(config.DSN_ENV) or config.embedded_url()
 

@@ -129,18 +129,32 @@ cross join lateral (
         ~ " where attrelid = '" ~ this ~ "'::regclass and attnum > 0 and not attisdropped"
         ~ " order by attnum"
     ).rows -%}
-    drop function if exists {{ this.schema }}.latest_{{ kind }}(text);
-    create function {{ this.schema }}.latest_{{ kind }}(p_symbol text)
-    returns table (
-        {%- for column in columns %}
-        {{ adapter.quote(column[0]) }} {{ column[1] }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    )
-    language sql
-    stable
-    as $latest$
-    {{ without_database(latest_row_sql(kind, 'p_symbol')) }}
-    $latest$;
+    -- replaced in place, so that a reader planning a call meanwhile finds the function (a drop
+    -- and create gave it "cache lookup failed for function"); dropped first only when its
+    -- columns changed, which create or replace refuses (42P13)
+    do $tf_latest$
+    begin
+        {{ _create_latest_function(kind, columns, 'create or replace') | indent(8) }}
+    exception when invalid_function_definition then
+        drop function {{ this.schema }}.latest_{{ kind }}(text);
+        {{ _create_latest_function(kind, columns, 'create') | indent(8) }}
+    end
+    $tf_latest$;
     comment on function {{ this.schema }}.latest_{{ kind }}(text) is
         'The newest feature vector of one symbol (one row, or none), with feature_ts and staleness; the row of {{ this }} for that symbol.'
+{%- endmacro %}
+
+
+{% macro _create_latest_function(kind, columns, verb) -%}
+{{ verb }} function {{ this.schema }}.latest_{{ kind }}(p_symbol text)
+returns table (
+    {%- for column in columns %}
+    {{ adapter.quote(column[0]) }} {{ column[1] }}{{ ',' if not loop.last }}
+    {%- endfor %}
+)
+language sql
+stable
+as $latest$
+{{ without_database(latest_row_sql(kind, 'p_symbol')) }}
+$latest$;
 {%- endmacro %}

@@ -20,6 +20,7 @@ creates later as the writer gets the reader's SELECT by default privileges.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ PASSWORD_ENV = {READER: "TICKFEATURES_READER_PASSWORD", WRITER: "TICKFEATURES_WR
 READ_SCHEMAS = ("market", "features", "quality")
 DBT_SCHEMAS = ("features", "staging", "reference")  # dbt_project.yml's schemas
 LOAD_SCHEMAS = ("market", "ops")
+ATTEMPTS = 3  # an install ended as a deadlock is run again, from the start
 
 
 def _execute(conn: psycopg.Connection, statement: str, *identifiers: str) -> None:
@@ -189,11 +191,21 @@ def install(say: Callable[[str], None]) -> None:
             raise TickfeaturesError(
                 f"database {database} has no tickfeatures schema: run `tickfeatures migrate` first"
             )
-        created = {role: _ensure_role(conn, role) for role in (READER, WRITER)}
-        passwords = {role: _set_password(conn, role) for role in (READER, WRITER)}
-        _grant_reader(conn, database, admin)
-        _grant_writer(conn, database, admin)
-        conn.commit()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                created = {role: _ensure_role(conn, role) for role in (READER, WRITER)}
+                passwords = {role: _set_password(conn, role) for role in (READER, WRITER)}
+                _grant_reader(conn, database, admin)
+                _grant_writer(conn, database, admin)
+                conn.commit()
+                break
+            except psycopg.errors.DeadlockDetected:
+                # ALTER ... OWNER against autovacuum's in-place update of the same pg_class
+                # row (measured): the deadlock detector ends this side; all of it again
+                conn.rollback()
+                if attempt == ATTEMPTS:
+                    raise
+                time.sleep(0.5 * attempt)
     for role in (READER, WRITER):
         state = "created" if created[role] else "updated"
         password = (

@@ -322,7 +322,7 @@ def test_refreshes_killed_at_random_moments_converge(
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            proc.wait(timeout=rng.uniform(0.3, 6.0))
+            proc.wait(timeout=rng.uniform(0.3, 5.0))
             assert proc.returncode == 0, f"an unkilled refresh failed; {where()}"
             continue
         except subprocess.TimeoutExpired:

@@ -87,7 +87,9 @@ def _call_refresh(url: str) -> None:
 
 
 def _keys_in_all(families: list[str]) -> str:
-    return " intersect ".join(f"select symbol, ts from features.{f}" for f in families)
+    return " intersect ".join(
+        f"select symbol, ts from features.{f} where symbol = %(s)s" for f in families
+    )
 
 
 # Each check is one statement, so one snapshot (READ COMMITTED, as a SQL client reads): what a
@@ -97,8 +99,9 @@ def _mart_is_what_every_family_has(conn: psycopg.Connection, kind: str) -> None:
         ("l2_features", L2_FAMILIES) if kind == "l2" else ("bar_features", BAR_FAMILIES)
     )
     shown, common = conn.execute(
-        f"select (select count(*) from features.{mart}),"
-        f" (select count(*) from ({_keys_in_all(families)}) as k)"
+        f"select (select count(*) from features.{mart} where symbol = %(s)s),"
+        f" (select count(*) from ({_keys_in_all(families)}) as k)",
+        {"s": SYMBOL},
     ).fetchone()  # type: ignore[misc]
     assert shown == common and shown > 0, (mart, shown, common)
 
@@ -162,7 +165,9 @@ class Readers:
                 try:
                     check(conn, kind)
                     self.reads.append((time.monotonic(), name))
-                    time.sleep(0.05)  # readers, not a load test: the refresh keeps a core
+                    time.sleep(
+                        0.1
+                    )  # readers, not a load test (make soak): the refresh keeps a core
                 except (AssertionError, psycopg.Error) as exc:
                     self.errors.append(
                         f"{time.monotonic():.2f} {name}: {type(exc).__name__}:"
@@ -182,55 +187,20 @@ class Readers:
             thread.join(timeout=120)
 
 
-def test_readers_never_see_an_error_or_a_half_built_state(built: dict) -> None:
-    url = built["url"]
-    phases: list[tuple[str, float, float]] = []
-
-    def phase(name: str, action: Callable[[], object]) -> None:
-        began = time.monotonic()
-        action()
-        phases.append((name, began, time.monotonic()))
-
-    with Readers(url, 2) as readers:
-        time.sleep(1)
-        phase("load", lambda: _load(url, built["later"][0]))
-        phase("refresh", lambda: run_cli("refresh", dsn=url))
-        phase("load", lambda: _load(url, built["later"][1]))
-        phase("refresh --full", lambda: run_cli("refresh", "--full", dsn=url))
-        phase("load", lambda: _load(url, built["later"][2]))
-        phase("call features.refresh()", lambda: _call_refresh(url))
-        time.sleep(0.5)
-    assert readers.errors == [], (
-        [f"{ph}" for ph in phases] + readers.errors[:3] + readers.errors[-3:]
-    )
-    for name, began, ended in phases:
-        during = [r for t, r in readers.reads if began <= t <= ended]
-        assert len(during) >= 3, (name, during)
-    assert {r for _, r in readers.reads} == {name for name, _, _ in READS}
-
-
-def test_a_procedure_call_during_a_cli_refresh_returns_at_once_and_a_load_waits_for_the_next(
-    built: dict,
-) -> None:
-    url = built["url"]
-    env = {**os.environ, config.DSN_ENV: url}
-    _load(url, built["later"][3])
+def _refresh_with_a_load_and_a_call_meanwhile(url: str, files: tuple[Path, Path]) -> dict:
+    """`tickfeatures refresh` and, while it holds the refresh lock, a load and a `call
+    features.refresh()`, which returns at once, logged as skipped."""
     cli = subprocess.Popen(
-        [*TF, "refresh"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        [*TF, "refresh"], cwd=ROOT, env={**os.environ, config.DSN_ENV: url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 60
         while not conn.execute(HELD).fetchone():  # the CLI holds the lock while dbt runs
             assert time.monotonic() < deadline and cli.poll() is None, "the refresh did not start"
             time.sleep(0.05)
-        # a load while the refresh runs
-        _load(url, built["later"][4])
-        assert cli.poll() is None, "the refresh ended before the load"
+        _load(url, files)
+        loaded_during = cli.poll() is None
         began = time.monotonic()
         conn.execute("call features.refresh()")
         took = time.monotonic() - began
@@ -239,20 +209,55 @@ def test_a_procedure_call_during_a_cli_refresh_returns_at_once_and_a_load_waits_
             " order by run_id desc limit 1"
         ).fetchone()
     _, err = cli.communicate(timeout=300)
-    assert cli.returncode == 0, err
-    assert took < 2 and skipped == ("skipped", "another refresh was running")
-    run_cli("refresh", dsn=url)
+    return {"rc": cli.returncode, "err": err, "during": loaded_during, "took": took,
+            "skipped": skipped}  # fmt: skip
+
+
+def _uncovered(url: str) -> tuple[int, int]:
+    """Snapshots without their l2_features row, loaded bars without their K1 row (time_features
+    has one per final bar)."""
     with psycopg.connect(url) as conn:
-        uncovered = conn.execute(
-            "select count(*) from market.l2_snapshots s where not exists"
-            " (select from features.l2_features f where f.symbol = s.symbol and f.ts = s.ts)"
-        ).fetchone()[0]  # type: ignore[index]
-        # every loaded bar has its K1 row (time_features has one per final bar)
-        bars_uncovered = conn.execute(
-            "select count(*) from market.bars_1m b where not exists"
-            " (select from features.time_features f where f.symbol = b.symbol and f.ts = b.ts)"
-        ).fetchone()[0]  # type: ignore[index]
-    assert (uncovered, bars_uncovered) == (0, 0)
+        return conn.execute(
+            "select (select count(*) from market.l2_snapshots s where not exists"
+            "   (select from features.l2_features f where f.symbol = s.symbol and f.ts = s.ts)),"
+            " (select count(*) from market.bars_1m b where not exists"
+            "   (select from features.time_features f where f.symbol = b.symbol and f.ts = b.ts))"
+        ).fetchone()  # type: ignore[return-value]
+
+
+def test_readers_never_see_an_error_or_a_half_built_state(built: dict) -> None:
+    """Also: a procedure call during a CLI refresh returns at once, and a load during that
+    refresh is picked up by the next (the scheduled path's)."""
+    url = built["url"]
+    phases: list[tuple[str, float, float]] = []
+    outcome: dict = {}
+
+    def phase(name: str, action: Callable[[], object]) -> None:
+        began = time.monotonic()
+        outcome[name] = action()
+        phases.append((name, began, time.monotonic()))
+
+    with Readers(url, 2) as readers:
+        time.sleep(1)
+        phase("load", lambda: _load(url, built["later"][0]))
+        phase("refresh", lambda: _refresh_with_a_load_and_a_call_meanwhile(url, built["later"][1]))
+        phase("call features.refresh()", lambda: _call_refresh(url))
+        outcome["uncovered"] = _uncovered(url)
+        phase("load", lambda: _load(url, built["later"][2]))
+        phase("refresh --full", lambda: run_cli("refresh", "--full", dsn=url))
+        time.sleep(0.5)
+    assert readers.errors == [], (
+        [f"{ph}" for ph in phases] + readers.errors[:3] + readers.errors[-3:]
+    )
+    for name, began, ended in phases:
+        during = [r for t, r in readers.reads if began <= t <= ended]
+        assert len(during) >= 3, (name, during)
+    assert {r for _, r in readers.reads} == {name for name, _, _ in READS}
+    cli = outcome["refresh"]
+    assert cli["rc"] == 0, cli["err"]
+    assert cli["during"], "the refresh ended before the load"
+    assert cli["took"] < 2 and cli["skipped"] == ("skipped", "another refresh was running")
+    assert outcome["uncovered"] == (0, 0)
 
 
 def test_many_loads_at_once_load_each_file_once(built: dict, databases: FreshDatabase) -> None:
