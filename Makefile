@@ -44,7 +44,7 @@ lint: venv
 
 # pytest exits 5 when it collects no test: that is a failure here, not a pass.
 pytest: venv
-	@set +e; $(BIN)/pytest -n 2 --dist loadfile; rc=$$?; \
+	@set +e; $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 

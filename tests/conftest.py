@@ -34,8 +34,9 @@ TF = [sys.executable, "-m", "tickfeatures.cli"]
 
 
 # The longest modules first (minutes each, measured): `make test` hands whole modules to two
-# workers (pytest-xdist --dist loadfile) in collection order, and a long one left to the end
-# runs alone on one worker while the other idles.
+# workers (pytest-xdist --dist loadfile --no-loadscope-reorder: in collection order, not by
+# their number of tests), and a long one left to the end runs alone on one worker while the
+# other idles.
 LONGEST_FIRST = [
     "test_chunking",
     "test_bar_families",
