@@ -87,6 +87,43 @@ def run_cli(
     return result
 
 
+class Processes:
+    """CLI processes a test starts in the background. Whatever happens to the test, none
+    outlives it: a refresh left running by a failed test once failed the next test on the
+    same worker (its pipes and its process, collected there, raised ResourceWarnings)."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[str]] = []
+
+    def cli(self, *args: str, dsn: str | None = None, output: bool = True) -> subprocess.Popen[str]:
+        """`tickfeatures ARGS` against `dsn`; stdout and stderr piped (or discarded)."""
+        env = {**os.environ}
+        if dsn is not None:
+            env[config.DSN_ENV] = dsn
+        pipe = subprocess.PIPE if output else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [*TF, *args], cwd=ROOT, env=env, stdout=pipe, stderr=pipe, text=True
+        )
+        self.started.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    started = Processes()
+    yield started
+    started.close()
+
+
 class FreshDatabase:
     """Creates uniquely named databases on the test server and drops them at the end."""
 
@@ -107,6 +144,9 @@ class FreshDatabase:
                 conn.execute(
                     sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
                 )
+                # and dbt's target directory of each (tickfeatures.dbt.target_path)
+                for folder in (ROOT / "target" / "databases").glob(f"{name}-*"):
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

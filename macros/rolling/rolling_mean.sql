@@ -5,6 +5,9 @@
     correctly rounded one: for comparisons that must not flip on a last-bit difference.
 -#}
 {% macro rolling_mean(name, n, skip=0, exact=false) -%}
+    {%- if native_windows() -%}
+    udf.window_mean({{ name }}_x, {{ n }}, {{ skip }}, {{ 'true' if exact else 'false' }}) {{ _native_over() }}
+    {%- else -%}
     case
         when {{ rows_window_full(name ~ '_n', n, skip=skip) }} then
         {%- if exact %}
@@ -13,4 +16,5 @@
             {{ rows_window_sum(name ~ '_s1', n, skip=skip) }} / {{ n }}
         {%- endif %}
     end
+    {%- endif -%}
 {%- endmacro %}

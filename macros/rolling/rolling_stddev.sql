@@ -10,6 +10,9 @@
     {%- if n is not number or n < 2 -%}
         {{ exceptions.raise_compiler_error("rolling_stddev: n must be an integer >= 2, got '" ~ n ~ "'") }}
     {%- endif -%}
+    {%- if native_windows() -%}
+    udf.window_std({{ name }}_x, {{ n }}, {{ skip }}) {{ _native_over() }}
+    {%- else -%}
     {%- set s1 = rows_window_sum(name ~ '_s1', n, exact=true, skip=skip) -%}
     case
         when {{ rows_window_full(name ~ '_n', n, skip=skip) }} then sqrt(greatest(
@@ -18,4 +21,5 @@
             0
         ))
     end
+    {%- endif -%}
 {%- endmacro %}

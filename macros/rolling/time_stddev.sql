@@ -4,6 +4,9 @@
     columns; the cancelling difference n*S2 - S1^2 is exact in numeric, the rest float8.
 -#}
 {% macro time_stddev(name, seconds) -%}
+    {%- if native_windows() -%}
+    udf.time_window_std({{ name }}_x, ts, {{ seconds }}) {{ _native_over() }}
+    {%- else -%}
     {%- set s1 = time_window_sum(name ~ '_s1', seconds, exact=true) -%}
     {%- set s2 = time_window_sum(name ~ '_s2', seconds, exact=true) -%}
     {%- set n = time_window_sum(name ~ '_n', seconds, exact=true) -%}
@@ -13,4 +16,5 @@
             0
         ))
     end
+    {%- endif -%}
 {%- endmacro %}

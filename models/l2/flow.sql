@@ -38,6 +38,9 @@ events as (
 ),
 
 running as (
+    {%- if native_windows() %}
+    select events.*
+    {%- else %}
     select
         events.*,
         {{ running_count('e_n') }} as running_n,
@@ -47,6 +50,7 @@ running as (
         {%- for m in ratio_levels %}
         {{ running_sum('e_' ~ m) }} as running_e_{{ m }}{{ ',' if not loop.last }}
         {%- endfor %}
+    {%- endif %}
     from events
 ),
 
@@ -101,6 +105,22 @@ windowed as (
         running.symbol,
         running.ts,
         running.in_output,
+        {%- if native_windows() %}
+        {#- exact window sums of the series themselves, each rounded once -#}
+        {%- for n in windows %}
+        case when udf.window_count(running.e_n, {{ n }}) {{ _native_over() }} = {{ n }} then
+            {{ safe_divide(
+                'udf.window_sum(running.e_n, ' ~ n ~ ', false) ' ~ _native_over(),
+                'udf.window_sum(abs(running.e_n), ' ~ n ~ ', false) ' ~ _native_over()
+            ) }}
+        end as flow_imbalance_{{ n }},
+        {%- endfor %}
+        {%- for m in ratio_levels %}
+        case when udf.window_count(running.e_1, 100) {{ _native_over() }} = 100 then
+            udf.window_sum(running.e_{{ m }}, 100, false) {{ _native_over() }}
+        end as mlofi_{{ m }},
+        {%- endfor %}
+        {%- else %}
         {%- for n in windows %}
         case when {{ rows_window_full('running.running_n', n) }} then
             {{ safe_divide(rows_window_sum('running.running_e', n), rows_window_sum('running.running_abs_e', n)) }}
@@ -112,6 +132,7 @@ windowed as (
             {{ rows_window_sum('running.running_e_' ~ m, 100) }}
         end as mlofi_{{ m }},
         {%- endfor %}
+        {%- endif %}
         running.e_n <> 0 as is_event
     from running
 ),

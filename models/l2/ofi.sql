@@ -36,6 +36,23 @@ events as (
     {{ evaluate_once(ordered=true) }}
 ),
 
+{% if native_windows() -%}
+-- exact window sums of the series themselves (native_windows), each rounded once
+windowed as (
+    select
+        symbol,
+        ts,
+        in_output,
+        ofi_event,
+        {%- for name, seconds in windows.items() %}
+        udf.time_window_sum(ofi_event, ts, {{ seconds }}, false) {{ _native_over() }} as ofi_{{ name }},
+        udf.time_window_sum(event_depth, ts, {{ seconds }}, false) {{ _native_over() }} as depth_{{ name }},
+        udf.time_window_count(ofi_event, ts, {{ seconds }}) {{ _native_over() }} as events_{{ name }},
+        udf.time_window_sum(weighted_event, ts, {{ seconds }}, false) {{ _native_over() }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from events
+),
+{%- else -%}
 running as (
     select
         events.*,
@@ -70,6 +87,7 @@ windowed as (
         {%- endfor %}
     from running_before
 ),
+{%- endif %}
 
 final as (
     select

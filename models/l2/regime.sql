@@ -26,9 +26,14 @@ mids as (
 centred as (
     -- ln m less a constant of the symbol: D2's fit is unchanged by the shift, and the small
     -- differences convert to numeric without losing the digits that the fit depends on
+    -- (the native window functions sum ln m exactly as it is: no shift needed)
+    {%- if native_windows() %}
+    select mid_extremes.*
+    {%- else %}
     select
         mid_extremes.*,
         log_mid - max(log_mid) over (partition by symbol) as y
+    {%- endif %}
     from mid_extremes
 ),
 
@@ -36,11 +41,55 @@ moves as (
     select
         centred.*,
         mid - lag(mid) {{ _symbol_window() }} as mid_change,
-        {{ mid_log_return('mid', 'lag(mid) ' ~ _symbol_window()) }} as r,
+        {{ mid_log_return('mid', 'lag(mid) ' ~ _symbol_window()) }} as r
+        {%- if not native_windows() %},
         -- y exactly as numeric, converted once for the three sums that read it
         {{ exact_numeric('y') }} as y_exact
+        {%- endif %}
     from centred
 ),
+
+{% if native_windows() -%}
+-- exact window sums of the series themselves, each rounded once; D2 from exact sums of
+-- ln m (udf.window_trend_strength), which no shift changes
+windowed as (
+    select
+        symbol,
+        ts,
+        in_output,
+        mid,
+        {%- for n in net_windows %}
+        mid - lag(mid, {{ n }}) {{ _symbol_window() }} as net_{{ n }},
+        {%- endfor %}
+        {%- for n in er_windows %}
+        case
+            when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }}
+                then udf.window_sum(abs(mid_change), {{ n }}, false) {{ _native_over() }}
+        end as path_{{ n }},
+        {%- endfor %}
+        {%- for n in trend_windows %}
+        udf.window_trend_strength(log_mid, {{ n }}) {{ _native_over() }} as trend_{{ n }},
+        case when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }} then
+            udf.window_count(case when r > 0 then r end, {{ n }}) {{ _native_over() }}::double precision
+        end as ups_{{ n }},
+        case when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }} then
+            udf.window_count(case when r < 0 then r end, {{ n }}) {{ _native_over() }}::double precision
+        end as downs_{{ n }},
+        {%- endfor %}
+        {%- for n in range_windows %}
+        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
+            mid_max_{{ n }}
+        end as high_{{ n }},
+        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
+            mid_min_{{ n }}
+        end as low_{{ n }},
+        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
+            udf.window_sum(mid, {{ n }}, false) {{ _native_over() }} / {{ n }}
+        end as mean_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from moves
+),
+{%- else -%}
 
 running as (
     select
@@ -104,6 +153,7 @@ windowed as (
         {%- endfor %}
     from running
 ),
+{%- endif %}
 
 final as (
     select
@@ -116,10 +166,14 @@ final as (
         end as efficiency_ratio_{{ n }},
         {%- endfor %}
         {%- for n in trend_windows %}
+        {%- if native_windows() %}
+        trend_{{ n }} as trend_strength_{{ n }},
+        {%- else %}
         case
             when syy_{{ n }} = 0 then 0
             else (sxy_{{ n }} * sxy_{{ n }} / ({{ n * (n * n - 1) / 12 }} * syy_{{ n }}))::double precision
         end as trend_strength_{{ n }},
+        {%- endif %}
         {%- endfor %}
         {%- for n in trend_windows %}
         case

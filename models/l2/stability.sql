@@ -44,14 +44,14 @@ per_snapshot as (
 ),
 
 exact_terms as (
-    -- the series the running moments add up, each converted to numeric once
+    -- the series the running moments add up, each converted to numeric once (native_windows)
     select
         per_snapshot.*,
-        spread::numeric as spread_exact,
-        book_shape_1_5::numeric as book_shape_exact,
-        depth_ratio::numeric as depth_ratio_exact,
+        {{ exact_series('spread') }} as spread_exact,
+        {{ exact_series('book_shape_1_5') }} as book_shape_exact,
+        {{ exact_series('depth_ratio') }} as depth_ratio_exact,
         {%- for k in imbalance_levels %}
-        obi_{{ k }}::numeric as obi_{{ k }}_exact{{ ',' if not loop.last }}
+        {{ exact_series('obi_' ~ k) }} as obi_{{ k }}_exact{{ ',' if not loop.last }}
         {%- endfor %}
     from per_snapshot
     {{ evaluate_once(ordered=true) }}

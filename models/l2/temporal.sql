@@ -63,10 +63,13 @@ computed as (
         {%- endfor %}
         {%- for side in ['bid', 'ask'] %}
         -- T12: above mean + 2 std_s of the 100 sizes before this one
+        {%- set mean = rolling_mean(side ~ '_size_1', 100, skip=1, exact=true) %}
+        {#- the 100 sizes are all there (native: the mean is, an identical window call) -#}
+        {%- set full = mean ~ ' is not null' if native_windows() else rows_window_full(side ~ '_size_1_n', 100, skip=1) %}
         case
-            when {{ side }}_size_1 is not null and {{ rows_window_full(side ~ '_size_1_n', 100, skip=1) }}
+            when {{ side }}_size_1 is not null and {{ full }}
                 then ({{ side }}_size_1 > (
-                    {{ rolling_mean(side ~ '_size_1', 100, skip=1, exact=true) }}
+                    {{ mean }}
                     + 2 * {{ rolling_stddev(side ~ '_size_1', 100, skip=1) }}
                 ))::int
         end as large_{{ side }},

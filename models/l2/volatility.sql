@@ -26,8 +26,8 @@ returns as (
         ts,
         in_output,
         {{ mid_log_return() }} as r,
-        -- r as the numeric the exact sums add up, converted once
-        ({{ mid_log_return() }})::numeric as r_exact
+        -- r as the exact sums add up (numeric, converted once; or as it is: native_windows)
+        {{ exact_series(mid_log_return()) }} as r_exact
     from mids
     {{ evaluate_once(ordered=true) }}
 ),
@@ -35,10 +35,12 @@ returns as (
 running as (
     select
         returns.*,
-        {{ running_moments('r_exact', 'r') }},
+        {{ running_moments('r_exact', 'r') }}
+        {%- if not native_windows() %},
         -- RS+ sums the same exact squares as RV, so RS- = RV - RS+ is exact and never negative
         {{ running_sum('case when r > 0 then ' ~ _squared('r_exact') ~ ' end') }} as running_r2_up,
         {{ running_sum('r * r * r') }} as running_r3
+        {%- endif %}
     from returns
 ),
 
@@ -61,6 +63,19 @@ windowed as (
         {%- for name, seconds in time_windows.items() %}
         {{ time_stddev('r', seconds) }} as l2_volatility_{{ name }},
         {%- endfor %}
+        {%- if native_windows() %}
+        {#- exact sums of exact squares, each rounded once: RS- sums the negative returns'
+            squares, which is RV - RS+ exactly (zero returns are in neither) -#}
+        udf.time_window_sum(r_x, ts, 300, true) {{ _native_over() }} as r2_5min,
+        udf.time_window_count(r_x, ts, 300) {{ _native_over() }} as n_5min,
+        {%- for n in realized_windows %}
+        {%- set full = 'udf.window_count(r_x, ' ~ n ~ ') ' ~ _native_over() ~ ' = ' ~ n %}
+        case when {{ full }} then udf.window_sum(r_x, {{ n }}, true) {{ _native_over() }} end as rv_{{ n }},
+        case when {{ full }} then udf.window_sum(case when r > 0 then r end, {{ n }}, true) {{ _native_over() }} end as rs_up_{{ n }},
+        case when {{ full }} then udf.window_sum(case when r < 0 then r end, {{ n }}, true) {{ _native_over() }} end as rs_down_{{ n }},
+        case when {{ full }} then udf.window_sum(r * r * r, {{ n }}, false) {{ _native_over() }} end as r3_{{ n }}{{ ',' if not loop.last }}
+        {%- endfor %}
+        {%- else %}
         {#- the same window sums as l2_volatility_5min's: evaluated once -#}
         {{ time_window_sum('r_s2', 300) }} as r2_5min,
         {{ time_window_sum('r_n', 300, exact=true) }} as n_5min,
@@ -75,6 +90,7 @@ windowed as (
         case when {{ full }} then ({{ rv }} - {{ rs_up }})::double precision end as rs_down_{{ n }},
         case when {{ full }} then {{ rows_window_sum('running_r3', n) }} end as r3_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
+        {%- endif %}
     from running_before
 ),
 

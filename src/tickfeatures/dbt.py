@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import shutil
 import signal
@@ -65,6 +66,26 @@ def _child_setup(parent: int, nice: int) -> None:
         os.nice(nice)
 
 
+def target_path(env: dict[str, str]) -> str:
+    """dbt's target directory for the database `env`'s PG* variables name: `target` for the
+    embedded cluster's own database, `target/databases/<name>-<hash>` for any other.
+
+    dbt keeps one partial-parse file per target directory and throws it away whenever the
+    connection differs from the one that wrote it (the database name is in every parsed
+    node): with one directory for all, each run after a run on another database parsed the
+    whole project again (about 12 s of CPU against 2 s). One directory per database keeps
+    every database's parse."""
+    identity = "|".join(env.get(v, "") for v in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE"))
+    embedded = {"PGHOST": "127.0.0.1", "PGUSER": "tickfeatures", "PGDATABASE": config.DATABASE}
+    if all(env.get(k) == v for k, v in embedded.items()) and env.get("PGPORT") == str(
+        config.embedded_port()
+    ):
+        return "target"
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in env.get("PGDATABASE", ""))
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    return f"target/databases/{name[:40]}-{digest}"
+
+
 def run_dbt(
     args: list[str], *, capture: bool = False, nice: int = 0
 ) -> subprocess.CompletedProcess[str]:
@@ -72,6 +93,8 @@ def run_dbt(
     root = config.project_root()
     env = {**os.environ, **libpq_env()}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if "--target-path" not in args:
+        env.setdefault("DBT_TARGET_PATH", target_path(env))
     cmd = [dbt_executable(), *args]
     parent = os.getpid()
     if args and args[0] not in {"--version", "--help", "-h"}:

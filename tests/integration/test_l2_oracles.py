@@ -6,11 +6,17 @@ books, a symbol absent from seeds/symbols.csv), a windowed edge-case set (gaps o
 flat stretches, levels appearing and vanishing, two symbols interleaved), and generated
 snapshots of two more symbols. The oracles in tests/oracle/ were written from
 FEATURE_DEFINITIONS.md without reading the SQL.
+
+Both formulations of the rolling statistics are held to the oracles: the native window
+functions (migration 0030, which this server has) and the numeric running sums a server
+without tickfeatures_native builds (the dbt var tf_numeric_windows), each in a database of
+its own loaded with the same files.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,7 +72,26 @@ def built(databases: FreshDatabase, tmp_path_factory: pytest.TempPathFactory) ->
     build = run_cli("dbt", "build", "--target-path", str(tmp / "target"), dsn=url, check=False)
     snapshots = _read(url, "select * from market.l2_snapshots")
     snapshots = snapshots.astype({c: "float64" for c in L2_COLUMNS[2:]})
-    return {"url": url, "build": build, "snapshots": snapshots}
+    # the numeric formulation: the same files, the L2 families and what they read
+    numeric_url = databases.create()
+    run_cli("migrate", dsn=numeric_url)
+    run_cli("load", "l2", *files, dsn=numeric_url)
+    run_cli("dbt", "seed", "--target-path", str(tmp / "numeric_target"), dsn=numeric_url)
+    numeric = run_cli(
+        "dbt", "run", "--select", *(f"+{family}" for family in ORACLES),
+        "--vars", "{tf_numeric_windows: true}", "--target-path", str(tmp / "numeric_target"),
+        dsn=numeric_url, check=False,
+    )  # fmt: skip
+    stability = Path("compiled", "tickfeatures", "models", "l2", "stability.sql")
+    compiled = {"native": tmp / "target" / stability, "numeric": tmp / "numeric_target" / stability}
+    return {
+        "url": url,
+        "build": build,
+        "snapshots": snapshots,
+        "urls": {"native": url, "numeric": numeric_url},
+        "builds": {"native": build, "numeric": numeric},
+        "compiled": compiled,
+    }
 
 
 def _read(url: str, query: str) -> pd.DataFrame:
@@ -106,11 +131,21 @@ def _skew_term_scales(snapshots: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="mid")
 
 
+def test_each_build_used_its_formulation(built: dict) -> None:
+    native = built["compiled"]["native"].read_text()
+    numeric = built["compiled"]["numeric"].read_text()
+    # the numeric formulation's running moments are columns <series>_s1, _s2 and _n
+    assert "udf.window_std(" in native and "as spread_s2" not in native
+    assert "udf.window_" not in numeric and "as spread_s2" in numeric
+
+
+@pytest.mark.parametrize("formulation", ["native", "numeric"])
 @pytest.mark.parametrize("family", list(ORACLES))
-def test_family_equals_its_oracle(built: dict, family: str) -> None:
-    assert built["build"].returncode == 0
+def test_family_equals_its_oracle(built: dict, family: str, formulation: str) -> None:
+    build = built["builds"][formulation]
+    assert build.returncode == 0, build.stdout[-4000:]
     expected = ORACLES[family](built["snapshots"].copy())
-    actual = _as_oracle_types(_read(built["url"], f"select * from features.{family}"))
+    actual = _as_oracle_types(_read(built["urls"][formulation], f"select * from features.{family}"))
     assert len(actual) > 4000
     assert {"EURUSD", "ZZTEST", "GBPUSD", "USDJPY"} <= set(actual["symbol"])
     scales = _skew_term_scales(built["snapshots"]) if family == "volatility" else None

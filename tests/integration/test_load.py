@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, TF, FreshDatabase, run_cli
+from tests.conftest import ROOT, TF, FreshDatabase, Processes, run_cli
 from tickfeatures import config, generate
 from tickfeatures.schema import BAR_COLUMNS, L2_COLUMNS, L2_LEVEL_COLUMNS
 
@@ -845,7 +845,7 @@ def test_resume_after_failure(db: str, tmp_path: Path) -> None:
     assert [r[0] for r in query(db, "select status from ops.ingest_files")].count("failed") == 1
 
 
-def test_concurrent_loads(db: str, tmp_path: Path) -> None:
+def test_concurrent_loads(db: str, tmp_path: Path, processes: Processes) -> None:
     """Files with overlapping rows (each 3000 s long, starting 1000 s apart) loaded by several
     processes at once: each key once, every row accounted for, and the same file twice at
     once loads once."""
@@ -854,14 +854,7 @@ def test_concurrent_loads(db: str, tmp_path: Path) -> None:
         for i in range(4)
     ]
     twin = files[0]
-    env = {**__import__("os").environ, config.DSN_ENV: db}
-    procs = [
-        subprocess.Popen(
-            [*TF, "load", "l2", str(f)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )
-        for f in [*files, twin]
-    ]  # fmt: skip
+    procs = [processes.cli("load", "l2", str(f), dsn=db) for f in [*files, twin]]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert count(db) == 6000  # seconds 0 .. 5999, each once

@@ -12,20 +12,18 @@ them marked 'interrupted' by migration 0015.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, TF, FreshDatabase, run_cli
-from tickfeatures import config, migrate
+from tests.conftest import ROOT, FreshDatabase, Processes, run_cli
+from tickfeatures import migrate
 from tickfeatures.load import file_checksum
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -108,10 +106,9 @@ def _assert_truthful(conn: psycopg.Connection, url: str) -> list[tuple]:
 
 
 def test_killed_loads_leave_no_phantom_rows(
-    databases: FreshDatabase, db: str, big_file: Path
+    databases: FreshDatabase, db: str, big_file: Path, processes: Processes
 ) -> None:
     checksum, size = file_checksum(big_file)
-    env = {**os.environ, config.DSN_ENV: db}
     rng = random.Random(SEED)
     with psycopg.connect(db, autocommit=True) as conn:
         # The file failed once before (as a dropped connection would leave it): its row is
@@ -125,10 +122,7 @@ def test_killed_loads_leave_no_phantom_rows(
         )
         mid_transaction = 0
         for kill in range(KILLS):
-            proc = subprocess.Popen(
-                [*TF, "load", "l2", str(big_file), "--no-progress"],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
+            proc = processes.cli("load", "l2", str(big_file), "--no-progress", dsn=db)
             if kill % 2:
                 # a moment inside the file's transaction: after its first COPY began
                 _wait_for(

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +22,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, TF, FreshDatabase, run_cli
+from tests.conftest import ROOT, FreshDatabase, Processes, run_cli
 from tests.oracle.registry import L2_FAMILIES
-from tickfeatures import config, serving
+from tickfeatures import serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -187,13 +185,12 @@ class Readers:
             thread.join(timeout=120)
 
 
-def _refresh_with_a_load_and_a_call_meanwhile(url: str, files: tuple[Path, Path]) -> dict:
+def _refresh_with_a_load_and_a_call_meanwhile(
+    url: str, files: tuple[Path, Path], processes: Processes
+) -> dict:
     """`tickfeatures refresh` and, while it holds the refresh lock, a load and a `call
     features.refresh()`, which returns at once, logged as skipped."""
-    cli = subprocess.Popen(
-        [*TF, "refresh"], cwd=ROOT, env={**os.environ, config.DSN_ENV: url},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    cli = processes.cli("refresh", dsn=url)
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 60
         while not conn.execute(HELD).fetchone():  # the CLI holds the lock while dbt runs
@@ -225,7 +222,9 @@ def _uncovered(url: str) -> tuple[int, int]:
         ).fetchone()  # type: ignore[return-value]
 
 
-def test_readers_never_see_an_error_or_a_half_built_state(built: dict) -> None:
+def test_readers_never_see_an_error_or_a_half_built_state(
+    built: dict, processes: Processes
+) -> None:
     """Also: a procedure call during a CLI refresh returns at once, and a load during that
     refresh is picked up by the next (the scheduled path's)."""
     url = built["url"]
@@ -240,7 +239,10 @@ def test_readers_never_see_an_error_or_a_half_built_state(built: dict) -> None:
     with Readers(url, 2) as readers:
         time.sleep(1)
         phase("load", lambda: _load(url, built["later"][0]))
-        phase("refresh", lambda: _refresh_with_a_load_and_a_call_meanwhile(url, built["later"][1]))
+        phase(
+            "refresh",
+            lambda: _refresh_with_a_load_and_a_call_meanwhile(url, built["later"][1], processes),
+        )
         phase("call features.refresh()", lambda: _call_refresh(url))
         outcome["uncovered"] = _uncovered(url)
         phase("load", lambda: _load(url, built["later"][2]))
@@ -260,7 +262,9 @@ def test_readers_never_see_an_error_or_a_half_built_state(built: dict) -> None:
     assert outcome["uncovered"] == (0, 0)
 
 
-def test_many_loads_at_once_load_each_file_once(built: dict, databases: FreshDatabase) -> None:
+def test_many_loads_at_once_load_each_file_once(
+    built: dict, databases: FreshDatabase, processes: Processes
+) -> None:
     url = databases.create("tf_parallel_loads")
     run_cli("migrate", dsn=url)
     tmp = built["tmp"]
@@ -268,18 +272,11 @@ def test_many_loads_at_once_load_each_file_once(built: dict, databases: FreshDat
         _generate(tmp, f"p{i}", "l2", f"2026-01-06T{9 + i:02d}:00:00+00:00", 2, 40 + i)
         for i in range(6)
     ]
-    env = {**os.environ, config.DSN_ENV: url}
     procs = [
-        subprocess.Popen(
-            [*TF, "load", "l2", str(path), "--no-progress"], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        processes.cli("load", "l2", str(path), "--no-progress", dsn=url)
         for path in [*files, files[0], files[1]]
-    ]  # fmt: skip
-    outcomes = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
-    for p in procs:
-        p.stdout.close()  # type: ignore[union-attr]
-        p.stderr.close()  # type: ignore[union-attr]
+    ]
+    outcomes = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     assert [rc for rc, _, _ in outcomes] == [0] * len(procs), outcomes
     said = sorted(out.split(" ", 1)[0] for _, out, _ in outcomes)
     assert said == ["loaded"] * 6 + ["skipped"] * 2, outcomes

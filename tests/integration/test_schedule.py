@@ -7,18 +7,14 @@ chunking of test_chunking.py.)
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, FreshDatabase, run_cli
-from tickfeatures import config
+from tests.conftest import ROOT, FreshDatabase, Processes, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -103,7 +99,9 @@ def test_no_stored_sql_names_the_database(installed: dict) -> None:
     assert stored > len(INCREMENTAL)
 
 
-def test_a_refresh_that_finds_another_running_returns_at_once(installed: dict) -> None:
+def test_a_refresh_that_finds_another_running_returns_at_once(
+    installed: dict, processes: Processes
+) -> None:
     url = installed["url"]
     before = _last_run_id(url)
     with psycopg.connect(url, autocommit=True) as holder:
@@ -113,11 +111,7 @@ def test_a_refresh_that_finds_another_running_returns_at_once(installed: dict) -
             conn.execute("call features.refresh()")
         took = time.monotonic() - started
         # the CLI waits for it instead, and says so
-        cli = subprocess.Popen(
-            [sys.executable, "-m", "tickfeatures.cli", "refresh", "--select", "book_pressure"],
-            cwd=ROOT, env={**os.environ, config.DSN_ENV: url},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        cli = processes.cli("refresh", "--select", "book_pressure", dsn=url)
         time.sleep(4)
         waiting = cli.poll() is None
         holder.execute(UNLOCK)
