@@ -43,8 +43,11 @@ lint: venv
 		$(BIN)/sqlfluff lint models --disable-progress-bar --processes 2
 
 # pytest exits 5 when it collects no test: that is a failure here, not a pass.
+# Workers: one more than the cores of the CI machine (2): a test waiting on a server restart,
+# a kill or a schedule lends its core to another.
+TEST_WORKERS ?= 3
 pytest: venv
-	@set +e; $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder; rc=$$?; \
+	@set +e; $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -2,8 +2,10 @@
 
 On 1,000,000 snapshots (2 symbols x 500,000, 10 levels), in one run on one machine:
   * in-database: `dbt run --select path:models/l2 --full-refresh` (dbt's overhead included);
-  * pandas: COPY the snapshots out, compute the same eight families with the pandas
-    reference implementations in tests/oracle/, COPY the results back in binary;
+  * pandas: the careful round trip of bench/l2_baseline.py: binary COPY out per symbol on
+    two connections, the same eight families computed vectorised (the oracles of
+    tests/oracle/, two rewritten loops) two at a time, binary COPY back from two
+    connections;
   * incremental: load one new minute of snapshots per symbol, then `tickfeatures refresh`.
 Prints the figures and writes them to a JSON file.
 """
@@ -19,17 +21,16 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import fresh_database, log, settle, tf  # noqa: E402
+from l2_baseline import careful_round_trip  # noqa: E402
 
-from tests.oracle.registry import L2_FAMILIES, ORACLES  # noqa: E402
 from tickfeatures import config, generate  # noqa: E402
 from tickfeatures.db import redact  # noqa: E402
 from tickfeatures.schema import L2_COLUMNS  # noqa: E402
@@ -65,81 +66,6 @@ def snapshots_csv(rows_per_symbol: int, cache: Path) -> Path:
         generate.write_csv(take(), L2_COLUMNS, path)
         assert all(n == rows_per_symbol for n in counts.values()), counts
     return path
-
-
-def pandas_round_trip(url: str) -> dict[str, float]:
-    """COPY out, compute the eight families with the pandas references, COPY back (binary)."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy(
-            # a hypertable's rows live in its chunks: COPY a query, not the table
-            sql.SQL("copy (select {} from market.l2_snapshots) to stdout (format binary)").format(
-                sql.SQL(", ").join(map(sql.Identifier, L2_COLUMNS))
-            )
-        ) as copy:
-            copy.set_types(["text", "timestamptz", *["float8"] * (len(L2_COLUMNS) - 2)])
-            rows = list(copy.rows())
-    if not rows:
-        raise SystemExit("COPY out returned no rows")
-    frame = pd.DataFrame(rows, columns=list(L2_COLUMNS))
-    frame = frame.astype({c: "float64" for c in L2_COLUMNS[2:]})
-    timings["copy_out_s"] = time.perf_counter() - t0
-
-    results = {}
-    t1 = time.perf_counter()
-    for family in L2_FAMILIES:
-        started = time.perf_counter()
-        results[family] = ORACLES[family](frame)
-        timings[f"compute_{family}_s"] = time.perf_counter() - started
-    timings["compute_s"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    with psycopg.connect(url) as conn:
-        conn.execute("create schema if not exists pandas_features")
-        for family, out in results.items():
-            table = sql.Identifier("pandas_features", family)
-            columns = list(out.columns)
-            types = [
-                "text",
-                "timestamptz",
-                *["boolean" if c == "is_crossed" else "double precision" for c in columns[2:]],
-            ]
-            conn.execute(sql.SQL("drop table if exists {}").format(table))
-            conn.execute(
-                sql.SQL("create table {} ({})").format(
-                    table,
-                    sql.SQL(", ").join(
-                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-                        for c, t in zip(columns, types, strict=True)
-                    ),
-                )
-            )
-            values = [out[c].to_numpy(dtype=object) for c in columns]
-            for c in range(2, len(columns)):
-                col = values[c]
-                values[c] = np.where(pd.isna(col), None, col)
-            values[1] = [t.to_pydatetime() for t in out["ts"]]
-            with (
-                conn.cursor() as cur,
-                cur.copy(sql.SQL("copy {} from stdin (format binary)").format(table)) as copy,
-            ):
-                copy.set_types(
-                    [
-                        "text",
-                        "timestamptz",
-                        *["bool" if c == "is_crossed" else "float8" for c in columns[2:]],
-                    ]
-                )
-                for row in zip(*values, strict=True):
-                    copy.write_row(row)
-            copied = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()
-            if copied is None or copied[0] != len(out):
-                raise SystemExit(f"COPY back of {family} wrote {copied} rows, not {len(out)}")
-        conn.commit()
-    timings["copy_in_s"] = time.perf_counter() - t2
-    timings["total_s"] = time.perf_counter() - t0
-    return timings
 
 
 def main() -> int:
@@ -188,9 +114,10 @@ def main() -> int:
     # untimed: autovacuum would otherwise process the new tables while the next step runs
     settle(url)
 
-    log("pandas round trip (COPY out, compute, COPY back in binary) ...")
-    pandas = pandas_round_trip(url)
+    log("careful pandas round trip (bench/l2_baseline.py: COPY out, compute, COPY back) ...")
+    pandas = careful_round_trip(url)
     log(f"pandas: {pandas['total_s']:.1f} s")
+    settle(url)
 
     # targets are not one of the eight families: built (untimed) so that the refresh
     # below measures the steady state, one new minute for every model

@@ -1,7 +1,11 @@
 """Benchmark: `tickfeatures load` against a plain `executemany` loader, same file, same run.
 
-Input: 1,000,000 generated snapshots of 10 levels (2 symbols x 500,000) as CSV.gz, the file
-bench_l2.py uses (NULL deep levels, crossed and locked books included).
+Input: two CSV.gz files of 1,000,000 generated snapshots of 10 levels each:
+  * the file bench_l2.py uses: 2 symbols x 500,000, prices on their tick grid (short decimal
+    strings), NULL deep levels, crossed and locked books included;
+  * a realistic feed's: 20 FX pairs x 50,000, every price at full float64 precision (a mid
+    converted from another quote currency, or a vendor's floating-point output: 16-17
+    significant digits to parse), the same books otherwise.
   * tickfeatures: `tickfeatures load l2 FILE` as a user runs it (process start-up, checksum,
     validation, ledger and commit included), into an empty database, RUNS times;
   * baseline: what a loader is usually written as: csv.reader over gzip, each field
@@ -22,8 +26,10 @@ import platform
 import statistics
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -33,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_l2 import fresh_database, log, settle, snapshots_csv, tf  # noqa: E402
 
-from tickfeatures import config  # noqa: E402
+from tickfeatures import config, generate  # noqa: E402
 from tickfeatures.schema import L2_COLUMNS  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_LOAD_RUNS", 3))
@@ -72,6 +78,58 @@ def count(url: str) -> int:
         return conn.execute("select count(*) from market.l2_snapshots").fetchone()[0]  # type: ignore[index]
 
 
+PRICE_COLUMNS = [i for i, c in enumerate(L2_COLUMNS) if "_price_" in c]
+
+
+def full_precision_csv(symbols: int, rows_per_symbol: int, cache: Path) -> Path:
+    """Generated snapshots of `symbols` FX pairs, exactly rows_per_symbol each, every price
+    multiplied by (1 + u * 1e-9) with u uniform in [-1, 1): the same books at full float64
+    precision, cached as CSV.gz."""
+    path = cache / f"l2_{symbols}x{rows_per_symbol}_full_precision.csv.gz"
+    if path.exists():
+        return path
+    specs = generate.fx_pairs(symbols, generate.load_symbols(ROOT / "seeds" / "symbols.csv"))
+    hours = rows_per_symbol * 0.1 * 1.3 / 3600 + 1
+    rng = np.random.default_rng(2027)
+    counts = dict.fromkeys((s.symbol for s in specs), 0)
+    last: dict[str, object] = {}
+    log(f"generating {symbols} x {rows_per_symbol:,} full-precision snapshots into {path}")
+
+    def take() -> object:
+        for row in generate.generate_l2(
+            specs, datetime(2026, 3, 2, tzinfo=UTC), timedelta(hours=hours), seed=2027
+        ):
+            if counts[row[0]] < rows_per_symbol and row[1] != last.get(row[0]):
+                counts[row[0]] += 1
+                last[row[0]] = row[1]
+                jitter = 1 + rng.uniform(-1, 1, len(PRICE_COLUMNS)) * 1e-9
+                out = list(row)
+                for k, i in enumerate(PRICE_COLUMNS):
+                    if out[i] is not None:
+                        out[i] = float(out[i] * jitter[k])
+                yield tuple(out)
+
+    cache.mkdir(parents=True, exist_ok=True)
+    generate.write_csv(take(), L2_COLUMNS, path)
+    assert all(n == rows_per_symbol for n in counts.values()), counts
+    return path
+
+
+def load_runs(base: str, path: Path, rows: int) -> list[float]:
+    """`tickfeatures load l2 FILE` into an empty database, RUNS times: seconds each."""
+    runs: list[float] = []
+    for i in range(RUNS):
+        url = fresh_database(base, "tickfeatures_bench_load")
+        tf("migrate", dsn=url)
+        settle(url)
+        started = time.perf_counter()
+        out = tf("load", "l2", str(path), "--no-progress", dsn=url)
+        runs.append(time.perf_counter() - started)
+        assert count(url) == rows, out.stdout
+        log(f"{path.name}, run {i + 1}: {runs[-1]:.2f} s, {rows / runs[-1]:,.0f} rows/s")
+    return runs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows-per-symbol", type=int, default=500_000)
@@ -82,16 +140,9 @@ def main() -> int:
     path = snapshots_csv(args.rows_per_symbol, ROOT / ".tickfeatures" / "bench")
     rows = 2 * args.rows_per_symbol
 
-    runs: list[float] = []
-    for i in range(RUNS):
-        url = fresh_database(base, "tickfeatures_bench_load")
-        tf("migrate", dsn=url)
-        settle(url)
-        started = time.perf_counter()
-        out = tf("load", "l2", str(path), "--no-progress", dsn=url)
-        runs.append(time.perf_counter() - started)
-        assert count(url) == rows, out.stdout
-        log(f"tickfeatures load, run {i + 1}: {runs[-1]:.2f} s, {rows / runs[-1]:,.0f} rows/s")
+    runs = load_runs(base, path, rows)
+    precise = full_precision_csv(20, rows // 20, ROOT / ".tickfeatures" / "bench")
+    precise_runs = load_runs(base, precise, rows)
 
     url = fresh_database(base, "tickfeatures_bench_load")
     tf("migrate", dsn=url)
@@ -110,6 +161,11 @@ def main() -> int:
         "tickfeatures_load_s": [round(r, 3) for r in runs],
         "tickfeatures_rows_per_s_median": round(rows / median),
         "tickfeatures_rows_per_s_slowest": round(rows / max(runs)),
+        "full_precision_file": precise.name,
+        "full_precision_file_mb": round(precise.stat().st_size / 1e6, 1),
+        "full_precision_load_s": [round(r, 3) for r in precise_runs],
+        "full_precision_rows_per_s_median": round(rows / statistics.median(precise_runs)),
+        "full_precision_rows_per_s_slowest": round(rows / max(precise_runs)),
         "executemany_s": round(base_s, 3),
         "executemany_rows_per_s": round(rows / base_s),
         "ratio_time_tickfeatures_over_executemany": round(median / base_s, 4),
@@ -122,6 +178,11 @@ def main() -> int:
         f"  tickfeatures load  {median:6.2f} s  {rows / median:>9,.0f} rows/s (median of {RUNS};"
         f" slowest {rows / max(runs):,.0f} rows/s)\n"
         f"  executemany        {base_s:6.2f} s  {rows / base_s:>9,.0f} rows/s\n"
+        f"load of {rows:,} snapshots from {precise.name}"
+        f" ({figures['full_precision_file_mb']} MB):\n"
+        f"  tickfeatures load  {statistics.median(precise_runs):6.2f} s"
+        f"  {figures['full_precision_rows_per_s_median']:>9,} rows/s (median of {RUNS};"
+        f" slowest {figures['full_precision_rows_per_s_slowest']:,} rows/s)\n"
         f"  time ratio {median / base_s:.4f} ({base_s / median:.1f}x faster); figures in {args.out}"
     )
     with psycopg.connect(base, autocommit=True) as conn:

@@ -264,18 +264,36 @@ def started(server: Server, files: dict[str, list[Path]]) -> str:
     load_chunk(url, files, 0)
     run_cli("refresh", dsn=url)
     run_cli("schedule", "install", dsn=url)
+    # a template: TimescaleDB's scheduler of the database (a background worker) would
+    # otherwise stay connected and fail a copy ("being accessed by other users"); without
+    # connections allowed its launcher starts none
+    with server.admin() as conn:
+        conn.execute("alter database started with allow_connections false")
     return "started"
 
 
 def clone(server: Server, template: str, name: str) -> str:
     with server.admin() as conn:
-        conn.execute(
-            # file_copy: PostgreSQL 15's default WAL_LOG copy leaves a sequence that a crash
-            # rewinds (nextval in the copy is not WAL-logged; measured on 15.20): duplicate keys
-            sql.SQL("create database {} template {} strategy file_copy").format(
-                sql.Identifier(name), sql.Identifier(template)
+        deadline = time.monotonic() + 30
+        while True:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = %s and pid <> pg_backend_pid()",
+                (template,),
             )
-        )
+            try:
+                conn.execute(
+                    # file_copy: PostgreSQL 15's default WAL_LOG copy leaves a sequence that a
+                    # crash rewinds (nextval in the copy is not WAL-logged; measured on
+                    # 15.20): duplicate keys
+                    sql.SQL("create database {} template {} strategy file_copy").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
+                break
+            except psycopg.errors.ObjectInUse:
+                assert time.monotonic() < deadline, f"{template} stayed in use"
+                time.sleep(0.2)
     return server.url(name)
 
 
