@@ -178,12 +178,13 @@ def main() -> int:
         f"  tickfeatures load  {median:6.2f} s  {rows / median:>9,.0f} rows/s (median of {RUNS};"
         f" slowest {rows / max(runs):,.0f} rows/s)\n"
         f"  executemany        {base_s:6.2f} s  {rows / base_s:>9,.0f} rows/s\n"
+        f"  time ratio {median / base_s:.4f} ({base_s / median:.1f}x faster)\n"
         f"load of {rows:,} snapshots from {precise.name}"
         f" ({figures['full_precision_file_mb']} MB):\n"
         f"  tickfeatures load  {statistics.median(precise_runs):6.2f} s"
         f"  {figures['full_precision_rows_per_s_median']:>9,} rows/s (median of {RUNS};"
         f" slowest {figures['full_precision_rows_per_s_slowest']:,} rows/s)\n"
-        f"  time ratio {median / base_s:.4f} ({base_s / median:.1f}x faster); figures in {args.out}"
+        f"figures in {args.out}"
     )
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute("drop database if exists tickfeatures_bench_load with (force)")
