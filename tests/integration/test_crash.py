@@ -422,6 +422,10 @@ def test_a_refresh_procedure_whose_backend_is_killed_converges(
         except ProcessLookupError:  # the call ended and its session closed just before
             pass
         caller.join(timeout=30)
+        # The caller sees its connection drop at once; the server notices only when the
+        # postmaster reaps the process, and then restarts every session: wait for that
+        # first, or the server is "up" just before it goes down (it failed a run so)
+        _wait(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 30, "the backend reaped")
         server.wait_until_up()
         if outcome == [None]:  # it ended just before: an idle session was killed
             continue
