@@ -27,8 +27,3 @@
         ({{ expr }})::numeric
     {%- endif -%}
 {%- endmacro %}
-
-{#- The window every native window function is called over: one symbol, in time order. -#}
-{% macro _native_over() -%}
-    over (partition by symbol order by ts)
-{%- endmacro %}

@@ -6,7 +6,7 @@
 -#}
 {% macro rolling_mean(name, n, skip=0, exact=false) -%}
     {%- if native_windows() -%}
-    udf.window_mean({{ name }}_x, {{ n }}, {{ skip }}, {{ 'true' if exact else 'false' }}) {{ _native_over() }}
+    udf.window_mean({{ name }}_x, {{ n }}, {{ skip }}, {{ 'true' if exact else 'false' }}) {{ _symbol_window() }}
     {%- else -%}
     case
         when {{ rows_window_full(name ~ '_n', n, skip=skip) }} then

@@ -11,7 +11,7 @@
         {{ exceptions.raise_compiler_error("rolling_stddev: n must be an integer >= 2, got '" ~ n ~ "'") }}
     {%- endif -%}
     {%- if native_windows() -%}
-    udf.window_std({{ name }}_x, {{ n }}, {{ skip }}) {{ _native_over() }}
+    udf.window_std({{ name }}_x, {{ n }}, {{ skip }}) {{ _symbol_window() }}
     {%- else -%}
     {%- set s1 = rows_window_sum(name ~ '_s1', n, exact=true, skip=skip) -%}
     case

@@ -5,7 +5,7 @@
 -#}
 {% macro time_stddev(name, seconds) -%}
     {%- if native_windows() -%}
-    udf.time_window_std({{ name }}_x, ts, {{ seconds }}) {{ _native_over() }}
+    udf.time_window_std({{ name }}_x, ts, {{ seconds }}) {{ _symbol_window() }}
     {%- else -%}
     {%- set s1 = time_window_sum(name ~ '_s1', seconds, exact=true) -%}
     {%- set s2 = time_window_sum(name ~ '_s2', seconds, exact=true) -%}

@@ -108,16 +108,16 @@ windowed as (
         {%- if native_windows() %}
         {#- exact window sums of the series themselves, each rounded once -#}
         {%- for n in windows %}
-        case when udf.window_count(running.e_n, {{ n }}) {{ _native_over() }} = {{ n }} then
+        case when udf.window_count(running.e_n, {{ n }}) {{ _symbol_window() }} = {{ n }} then
             {{ safe_divide(
-                'udf.window_sum(running.e_n, ' ~ n ~ ', false) ' ~ _native_over(),
-                'udf.window_sum(abs(running.e_n), ' ~ n ~ ', false) ' ~ _native_over()
+                'udf.window_sum(running.e_n, ' ~ n ~ ', false) ' ~ _symbol_window(),
+                'udf.window_sum(abs(running.e_n), ' ~ n ~ ', false) ' ~ _symbol_window()
             ) }}
         end as flow_imbalance_{{ n }},
         {%- endfor %}
         {%- for m in ratio_levels %}
-        case when udf.window_count(running.e_1, 100) {{ _native_over() }} = 100 then
-            udf.window_sum(running.e_{{ m }}, 100, false) {{ _native_over() }}
+        case when udf.window_count(running.e_1, 100) {{ _symbol_window() }} = 100 then
+            udf.window_sum(running.e_{{ m }}, 100, false) {{ _symbol_window() }}
         end as mlofi_{{ m }},
         {%- endfor %}
         {%- else %}

@@ -45,10 +45,10 @@ windowed as (
         in_output,
         ofi_event,
         {%- for name, seconds in windows.items() %}
-        udf.time_window_sum(ofi_event, ts, {{ seconds }}, false) {{ _native_over() }} as ofi_{{ name }},
-        udf.time_window_sum(event_depth, ts, {{ seconds }}, false) {{ _native_over() }} as depth_{{ name }},
-        udf.time_window_count(ofi_event, ts, {{ seconds }}) {{ _native_over() }} as events_{{ name }},
-        udf.time_window_sum(weighted_event, ts, {{ seconds }}, false) {{ _native_over() }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
+        udf.time_window_sum(ofi_event, ts, {{ seconds }}, false) {{ _symbol_window() }} as ofi_{{ name }},
+        udf.time_window_sum(event_depth, ts, {{ seconds }}, false) {{ _symbol_window() }} as depth_{{ name }},
+        udf.time_window_count(ofi_event, ts, {{ seconds }}) {{ _symbol_window() }} as events_{{ name }},
+        udf.time_window_sum(weighted_event, ts, {{ seconds }}, false) {{ _symbol_window() }} as ofi_weighted_{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from events
 ),

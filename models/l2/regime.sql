@@ -63,28 +63,28 @@ windowed as (
         {%- endfor %}
         {%- for n in er_windows %}
         case
-            when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }}
-                then udf.window_sum(abs(mid_change), {{ n }}, false) {{ _native_over() }}
+            when udf.window_count(mid_change, {{ n }}) {{ _symbol_window() }} = {{ n }}
+                then udf.window_sum(abs(mid_change), {{ n }}, false) {{ _symbol_window() }}
         end as path_{{ n }},
         {%- endfor %}
         {%- for n in trend_windows %}
-        udf.window_trend_strength(log_mid, {{ n }}) {{ _native_over() }} as trend_{{ n }},
-        case when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }} then
-            udf.window_count(case when r > 0 then r end, {{ n }}) {{ _native_over() }}::double precision
+        udf.window_trend_strength(log_mid, {{ n }}) {{ _symbol_window() }} as trend_{{ n }},
+        case when udf.window_count(mid_change, {{ n }}) {{ _symbol_window() }} = {{ n }} then
+            udf.window_count(case when r > 0 then r end, {{ n }}) {{ _symbol_window() }}::double precision
         end as ups_{{ n }},
-        case when udf.window_count(mid_change, {{ n }}) {{ _native_over() }} = {{ n }} then
-            udf.window_count(case when r < 0 then r end, {{ n }}) {{ _native_over() }}::double precision
+        case when udf.window_count(mid_change, {{ n }}) {{ _symbol_window() }} = {{ n }} then
+            udf.window_count(case when r < 0 then r end, {{ n }}) {{ _symbol_window() }}::double precision
         end as downs_{{ n }},
         {%- endfor %}
         {%- for n in range_windows %}
-        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
+        case when udf.window_count(log_mid, {{ n }}) {{ _symbol_window() }} = {{ n }} then
             mid_max_{{ n }}
         end as high_{{ n }},
-        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
+        case when udf.window_count(log_mid, {{ n }}) {{ _symbol_window() }} = {{ n }} then
             mid_min_{{ n }}
         end as low_{{ n }},
-        case when udf.window_count(log_mid, {{ n }}) {{ _native_over() }} = {{ n }} then
-            udf.window_sum(mid, {{ n }}, false) {{ _native_over() }} / {{ n }}
+        case when udf.window_count(log_mid, {{ n }}) {{ _symbol_window() }} = {{ n }} then
+            udf.window_sum(mid, {{ n }}, false) {{ _symbol_window() }} / {{ n }}
         end as mean_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
     from moves

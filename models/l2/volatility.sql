@@ -66,14 +66,14 @@ windowed as (
         {%- if native_windows() %}
         {#- exact sums of exact squares, each rounded once: RS- sums the negative returns'
             squares, which is RV - RS+ exactly (zero returns are in neither) -#}
-        udf.time_window_sum(r_x, ts, 300, true) {{ _native_over() }} as r2_5min,
-        udf.time_window_count(r_x, ts, 300) {{ _native_over() }} as n_5min,
+        udf.time_window_sum(r_x, ts, 300, true) {{ _symbol_window() }} as r2_5min,
+        udf.time_window_count(r_x, ts, 300) {{ _symbol_window() }} as n_5min,
         {%- for n in realized_windows %}
-        {%- set full = 'udf.window_count(r_x, ' ~ n ~ ') ' ~ _native_over() ~ ' = ' ~ n %}
-        case when {{ full }} then udf.window_sum(r_x, {{ n }}, true) {{ _native_over() }} end as rv_{{ n }},
-        case when {{ full }} then udf.window_sum(case when r > 0 then r end, {{ n }}, true) {{ _native_over() }} end as rs_up_{{ n }},
-        case when {{ full }} then udf.window_sum(case when r < 0 then r end, {{ n }}, true) {{ _native_over() }} end as rs_down_{{ n }},
-        case when {{ full }} then udf.window_sum(r * r * r, {{ n }}, false) {{ _native_over() }} end as r3_{{ n }}{{ ',' if not loop.last }}
+        {%- set full = 'udf.window_count(r_x, ' ~ n ~ ') ' ~ _symbol_window() ~ ' = ' ~ n %}
+        case when {{ full }} then udf.window_sum(r_x, {{ n }}, true) {{ _symbol_window() }} end as rv_{{ n }},
+        case when {{ full }} then udf.window_sum(case when r > 0 then r end, {{ n }}, true) {{ _symbol_window() }} end as rs_up_{{ n }},
+        case when {{ full }} then udf.window_sum(case when r < 0 then r end, {{ n }}, true) {{ _symbol_window() }} end as rs_down_{{ n }},
+        case when {{ full }} then udf.window_sum(r * r * r, {{ n }}, false) {{ _symbol_window() }} end as r3_{{ n }}{{ ',' if not loop.last }}
         {%- endfor %}
         {%- else %}
         {#- the same window sums as l2_volatility_5min's: evaluated once -#}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -672,6 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # psycopg logs a second line of its own ("error ignored terminating <psycopg.Copy>")
+    # when a COPY ends with the connection lost; the error below already says it, once
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
