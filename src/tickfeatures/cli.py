@@ -173,6 +173,7 @@ def _load_paths(
     mapping: dict[str, str] | None = None,
     salvage: bool = False,
     progress: bool | None = None,
+    settings: object = None,
 ) -> int:
     from tickfeatures.load import load_file
 
@@ -186,7 +187,9 @@ def _load_paths(
             started = time.perf_counter()
             bar = _ProgressBar(path.name, show)
             try:
-                result = load_file(conn, kind, path, bar, mapping=mapping, salvage=salvage)
+                result = load_file(
+                    conn, kind, path, bar, mapping=mapping, salvage=salvage, settings=settings
+                )
             finally:
                 bar.close()
             elapsed = time.perf_counter() - started
@@ -242,7 +245,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         mapping = parse_mapping(args.map, Path(args.map_file) if args.map_file else None)
     except OSError as exc:
         raise TickfeaturesError(f"--map-file {args.map_file}: {_os_reason(exc)}") from None
-    columns = SPECS[args.kind].columns
+    columns = (*SPECS[args.kind].columns, "date", "time")  # a stamp in two fields
     unknown = [dst for dst in mapping.values() if dst not in columns]
     if unknown:
         raise TickfeaturesError(
@@ -253,10 +256,27 @@ def cmd_load(args: argparse.Namespace) -> int:
                 else ", ".join(columns[2:])
             )
         )
+    from tickfeatures.formats import Settings
+
+    settings = Settings(
+        format=args.format,
+        no_header=args.no_header,
+        columns=tuple(c.strip() for c in args.columns.split(",")) if args.columns else None,
+        delimiter=args.delimiter,
+        symbol=args.symbol,
+        symbol_from_name=args.symbol_from_name,
+        tz=args.tz,
+        ts_unit=args.ts_unit,
+        ts_format=args.ts_format,
+        price_scale=args.price_scale,
+        ts_field=args.ts_field,
+        same_ts=args.same_ts,
+    )
     return _load_paths(
         args.kind,
         [Path(p) for p in args.files],
         mapping=mapping,
+        settings=settings,
         salvage=args.salvage,
         progress=args.progress,
     )
@@ -545,6 +565,70 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load the readable part of a truncated or corrupt file (status salvaged) "
         "instead of committing nothing from it",
+    )
+    fmt = p.add_argument_group(
+        "formats",
+        "A vendor's format is detected from the header or the file name where that is "
+        "unambiguous (the README's table lists them); the general options adapt any other "
+        "file to the table's columns.",
+    )
+    fmt.add_argument(
+        "--format",
+        metavar="NAME",
+        help="read the files in a vendor's format: databento (MBP-10, MBP-1, OHLCV-1m; CSV, "
+        "Parquet, DBN), tardis (book_snapshot_N, quotes), lobster, histdata-ascii-m1, "
+        "histdata-mt-m1, histdata-ascii-tick, dukascopy, binance-klines; csv: the table's own "
+        "columns, no detection",
+    )
+    fmt.add_argument(
+        "--no-header", action="store_true", help="the file has no header line (needs --columns)"
+    )
+    fmt.add_argument(
+        "--columns",
+        metavar="NAME,...",
+        help="the fields' names, in order, for a file without a header: the table's names, "
+        "date and time for a stamp in two fields, anything else for a field not loaded",
+    )
+    fmt.add_argument("--delimiter", metavar="CHAR", help="the field separator (default ,)")
+    fmt.add_argument("--symbol", metavar="VALUE", help="every row's symbol")
+    fmt.add_argument(
+        "--symbol-from-name",
+        metavar="REGEX",
+        help="the symbol from the file name: a regular expression with one capture group",
+    )
+    fmt.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="the zone of stamps without an offset: a fixed offset (-05:00) or an IANA name "
+        "(America/New_York); default UTC, or the format's own",
+    )
+    fmt.add_argument(
+        "--ts-unit", choices=["s", "ms", "us", "ns"], help="the unit of numeric epoch stamps"
+    )
+    fmt.add_argument(
+        "--ts-format",
+        metavar="LAYOUT",
+        help="a fixed-width stamp layout: %%Y %%m %%d %%H %%M %%S and %%f last, "
+        "e.g. '%%Y%%m%%d %%H%%M%%S'",
+    )
+    fmt.add_argument(
+        "--price-scale",
+        type=float,
+        metavar="X",
+        help="multiply prices by X (0.0001 for prices in 1/10,000 of a unit)",
+    )
+    fmt.add_argument(
+        "--ts-field",
+        metavar="NAME",
+        help="the vendor's other stamp (ts_event, timestamp) instead of its receive time",
+    )
+    fmt.add_argument(
+        "--same-ts",
+        choices=["quarantine", "first", "last"],
+        default="quarantine",
+        help="records of one symbol in the same microsecond: keep the first or the last "
+        "(the others quarantined with a reason), or quarantine the later ones as "
+        "conflicting duplicates (default)",
     )
     progress = p.add_mutually_exclusive_group()
     progress.add_argument(

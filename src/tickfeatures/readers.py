@@ -68,6 +68,9 @@ class Batch:
     columns: dict[str, pa.Array]  # canonical name -> array, all of len(lines)
     rejects: list[Reject] = field(default_factory=list)
     position: int = 0  # bytes of the file consumed so far (compressed), for progress
+    # rows a format sets aside (a vendor's record that is not a book state): reason, detail
+    reasons: np.ndarray | None = None
+    details: np.ndarray | None = None
 
     @property
     def rows_in(self) -> int:
@@ -206,9 +209,17 @@ def resolve_columns(
             f"--map: {', '.join(unknown)} is not a column of the table"
             f" (columns: {_summarise(list(required))})"
         )
+    from tickfeatures.formats import level_columns
+
     absent = [src for src in mapping if src not in header]
     resolved: dict[str, str] = {dst: src for src, dst in mapping.items() if src in header}
     used = set(resolved.values())
+    # the book's levels by their numbering (a 0-indexed header's level 0 is level 1), before
+    # names: in a header of bid_price_0..9, bid_price_1 is the second level
+    for col, src in level_columns(header, name, taken=used).items():
+        if col in required and col not in resolved:
+            resolved[col] = src
+            used.add(src)
     lower = {h.lower(): h for h in header}
     for col in required:
         if col in resolved:
@@ -222,9 +233,20 @@ def resolve_columns(
     missing = [c for c in required if c not in resolved and c not in optional]
     if not missing:
         return resolved
-    spare = [h for h in header if h not in used]
+    from tickfeatures.formats import by_header, level_of
+
+    named = by_header(header)
+    if named is not None:
+        raise TickfeaturesError(
+            f"{name}: the header is {named.title.split(':')[0]}'s: load it with --format"
+            f" {named.name} (missing for the table's own columns: {_summarise(missing)})"
+        )
+    # a level column is only ever suggested for the same level: never a shifted book
+    spare = [h for h in header if h not in used and level_of(h) is None]
     hints = []
     for col in missing:
+        if re.fullmatch(r"(bid|ask)_(price|size)_\d+", col):
+            continue
         words = {col, *_aliases(col)}
         close = [h for h in spare if _tokens(h) & words] or difflib.get_close_matches(
             col, spare, n=1, cutoff=0.75
@@ -452,36 +474,52 @@ def _decode(raw: bytes, line: int, rejects: list[Reject]) -> str | None:
 
 
 class CsvReader:
+    """A delimited text file: its header (or the names a headerless format gives its fields)
+    and first data row are read on opening; `bind` then says which columns to read, under
+    which keys and types."""
+
     def __init__(
         self,
         path: Path,
         compressed: bool,
-        required: Sequence[str],
-        mapping: dict[str, str],
-        optional: Sequence[str] = (),
+        delimiter: str = ",",
+        names: Sequence[str] | None = None,
+        header_optional: bool = False,
     ) -> None:
         self.path = path
+        self.delimiter = delimiter
         self.ts_typed = True
+        self.columns: dict[str, str] = {}
+        self.types: dict[str, pa.DataType] = {}
         self.source = PrefetchSource(Source(path, compressed))
         head = b""
-        while b"\n" not in head:
+        while head.count(b"\n") < 2:
             chunk = self.source.read()
             if not chunk:
                 break
             head += chunk
-        line, _, self.rest = head.partition(b"\n")
+        line, _, rest = head.partition(b"\n")
         try:
             text = line.decode("utf-8-sig").strip()
         except UnicodeDecodeError:
             raise TickfeaturesError(f"{path.name}: the header line is not UTF-8") from None
-        self.header = [h.strip() for h in next(csv.reader([text]))] if text else []
-        if not self.header:
-            self.columns: dict[str, str] = {}
-            return
-        self.columns = resolve_columns(required, self.header, mapping, path.name, optional)
+        fields = [h.strip() for h in next(csv.reader([text], delimiter=delimiter))] if text else []
+        if names is None or (header_optional and fields[:1] == [names[0]]):
+            self.header = fields if names is None else list(names)
+            self.rest, self.first_line = rest, 2
+        else:
+            self.header = list(names) if head.strip() else []
+            self.rest, self.first_line = head, 1
+        first = self.rest.partition(b"\n")[0].decode("utf-8", "replace").strip()
+        self.first_row = tuple(next(csv.reader([first], delimiter=delimiter))) if first else ()
+
+    def bind(self, columns: dict[str, str], types: dict[str, pa.DataType] | None = None) -> None:
+        """Read the file's column `src` as `key`, for each key: src of `columns`."""
+        self.columns = columns
+        self.types = types or {}
         dupes = {h for h in self.header if self.header.count(h) > 1}
         if dupes & set(self.columns.values()):
-            raise TickfeaturesError(f"{path.name}: repeated header column(s) {sorted(dupes)}")
+            raise TickfeaturesError(f"{self.path.name}: repeated header column(s) {sorted(dupes)}")
 
     @property
     def empty(self) -> bool:
@@ -489,7 +527,9 @@ class CsvReader:
 
     def _types(self, ts_typed: bool) -> dict[str, pa.DataType]:
         return {
-            src: pa.dictionary(pa.int32(), pa.string())
+            src: self.types[dst]
+            if dst in self.types
+            else pa.dictionary(pa.int32(), pa.string())
             if dst == "symbol"
             else (pa.timestamp("us", "UTC") if ts_typed else pa.string())
             if dst == "ts"
@@ -504,6 +544,7 @@ class CsvReader:
                 read_options=pacsv.ReadOptions(
                     column_names=self.header, block_size=max(len(block) // 2 + 1, 1 << 20)
                 ),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
                 convert_options=pacsv.ConvertOptions(
                     column_types=self._types(ts_typed),
                     include_columns=list(self.columns.values()),
@@ -539,7 +580,7 @@ class CsvReader:
             if text is None:
                 continue
             try:
-                fields = next(csv.reader([text]))
+                fields = next(csv.reader([text], delimiter=self.delimiter))
             except csv.Error as exc:
                 rejects.append(Reject(line, "malformed line", str(exc), {"line": text}))
                 continue
@@ -562,7 +603,7 @@ class CsvReader:
     def batches(self) -> Iterator[Batch]:
         if self.empty:
             return
-        for block, first, count in line_blocks(self.source, 2, self.rest):
+        for block, first, count in line_blocks(self.source, self.first_line, self.rest):
             table = self._fast(block)
             if table is not None:
                 lines = _row_lines(block, first, count, table.num_rows)
@@ -740,13 +781,7 @@ class JsonLinesReader:
 
 
 class ParquetReader:
-    def __init__(
-        self,
-        path: Path,
-        required: Sequence[str],
-        mapping: dict[str, str],
-        optional: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, path: Path) -> None:
         import pyarrow.parquet as pq
 
         self.path = path
@@ -755,11 +790,13 @@ class ParquetReader:
             self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
             raise TickfeaturesError(f"{path.name}: not a readable Parquet file: {exc}") from None
-        names = self.file.schema_arrow.names
-        self.nested = {"bids", "asks"} <= set(names)
-        base = [c for c in required if c in ("symbol", "ts")] if self.nested else list(required)
-        self.columns = resolve_columns(base, names, mapping, path.name, optional)
+        self.header = self.file.schema_arrow.names
+        self.nested = {"bids", "asks"} <= set(self.header)
+        self.columns: dict[str, str] = {}
         self.done = 0
+
+    def bind(self, columns: dict[str, str], types: dict[str, pa.DataType] | None = None) -> None:
+        self.columns = columns
 
     @property
     def empty(self) -> bool:
@@ -792,14 +829,22 @@ class ParquetReader:
         self.file.close()
 
 
-def open_reader(
+def open_generic(
     path: Path, required: Sequence[str], mapping: dict[str, str], optional: Sequence[str] = ()
 ) -> tuple[str, CsvReader | JsonLinesReader | ParquetReader]:
-    """The reader of the file's format. `required` names every column of the table, in its
+    """The reader of a file in the table's own columns, by its format (CSV, JSON lines,
+    Parquet), its columns resolved. `required` names every column of the table, in its
     order; those of `optional` may be absent (the batches then have no such column)."""
     fmt, compressed = detect_format(path)
-    if fmt == "parquet":
-        return fmt, ParquetReader(path, required, mapping, optional)
     if fmt == "jsonl":
         return fmt, JsonLinesReader(path, compressed, required, mapping, optional)
-    return fmt, CsvReader(path, compressed, required, mapping, optional)
+    reader: CsvReader | ParquetReader
+    if fmt == "parquet":
+        reader = ParquetReader(path)
+        base = [c for c in required if c in ("symbol", "ts")] if reader.nested else list(required)
+        reader.bind(resolve_columns(base, reader.header, mapping, path.name, optional))
+        return fmt, reader
+    reader = CsvReader(path, compressed)
+    if reader.header:
+        reader.bind(resolve_columns(required, reader.header, mapping, path.name, optional))
+    return fmt, reader

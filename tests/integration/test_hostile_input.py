@@ -128,11 +128,15 @@ def test_the_command_line(built: dict, name: str, tmp_path: Path) -> None:
     before = state(url)
     for args in cli_cases(value, tmp_path):
         one_line_or_success(run_cli(*args, dsn=url, check=False))
-    # --map with the value as a source and as a destination column
-    for mapping in (f"{value}=symbol", f"symbol={value}"):
-        result = run_cli(
-            "load", "l2", str(built["snapshots"]), "--map", mapping, dsn=url, check=False
-        )
+    # --map with the value as a source and as a destination column, and each option of a
+    # file's format (the file is loaded already: a valid option skips it, by its checksum)
+    options = [["--map", f"{value}=symbol"], ["--map", f"symbol={value}"]] + [
+        [option, value]
+        for option in ("--format", "--tz", "--ts-format", "--delimiter", "--symbol",
+                       "--symbol-from-name", "--ts-field", "--columns")
+    ] + [["--no-header", "--columns", value]]  # fmt: skip
+    for option in options:
+        result = run_cli("load", "l2", str(built["snapshots"]), *option, dsn=url, check=False)
         one_line_or_success(result)
     assert state(url) == before
 
