@@ -1,11 +1,14 @@
 """Benchmark: `tickfeatures load` against a plain `executemany` loader, same file, same run.
 
-Input: two CSV.gz files of 1,000,000 generated snapshots of 10 levels each:
+Input: files of 1,000,000 generated snapshots of 10 levels each:
   * the file bench_l2.py uses: 2 symbols x 500,000, prices on their tick grid (short decimal
     strings), NULL deep levels, crossed and locked books included;
   * a realistic feed's: 20 FX pairs x 50,000, every price at full float64 precision (a mid
     converted from another quote currency, or a vendor's floating-point output: 16-17
-    significant digits to parse), the same books otherwise.
+    significant digits to parse), the same books otherwise;
+  * the first file's books as Databento ships them (vendor_files.py): MBP-10 CSV.gz as
+    Databento's transcoder writes it (integer prices in 1e-9, nanosecond stamps, 60 fields a
+    row) and DBN.zst, loaded by detection; their prices must sum to the wide file's.
   * tickfeatures: `tickfeatures load l2 FILE` as a user runs it (process start-up, checksum,
     validation, ledger and commit included), into an empty database, RUNS times;
   * baseline: what a loader is usually written as: csv.reader over gzip, each field
@@ -38,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_l2 import fresh_database, log, settle, snapshots_csv, tf  # noqa: E402
+from vendor_files import databento_files  # noqa: E402
 
 from tickfeatures import config, generate  # noqa: E402
 from tickfeatures.schema import L2_COLUMNS  # noqa: E402
@@ -115,8 +119,28 @@ def full_precision_csv(symbols: int, rows_per_symbol: int, cache: Path) -> Path:
     return path
 
 
-def load_runs(base: str, path: Path, rows: int) -> list[float]:
-    """`tickfeatures load l2 FILE` into an empty database, RUNS times: seconds each."""
+def fingerprint(url: str) -> tuple:
+    """Exact sums of every price and of every size column, and the number of NULL prices."""
+    prices = [c for c in L2_COLUMNS if "_price_" in c]
+    sizes = [c for c in L2_COLUMNS if "_size_" in c]
+    query = sql.SQL("select {}, {}, {} from market.l2_snapshots").format(
+        sql.SQL(" + ").join(
+            sql.SQL("coalesce(sum({}::numeric), 0)").format(sql.Identifier(c)) for c in prices
+        ),
+        sql.SQL(" + ").join(
+            sql.SQL("coalesce(sum({}::numeric), 0)").format(sql.Identifier(c)) for c in sizes
+        ),
+        sql.SQL(" + ").join(
+            sql.SQL("count(*) - count({})").format(sql.Identifier(c)) for c in prices
+        ),
+    )
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchone()  # type: ignore[return-value]
+
+
+def load_runs(base: str, path: Path, rows: int, prints: list | None = None) -> list[float]:
+    """`tickfeatures load l2 FILE` into an empty database, RUNS times: seconds each (and the
+    last run's fingerprint appended to `prints`)."""
     runs: list[float] = []
     for i in range(RUNS):
         url = fresh_database(base, "tickfeatures_bench_load")
@@ -127,6 +151,8 @@ def load_runs(base: str, path: Path, rows: int) -> list[float]:
         runs.append(time.perf_counter() - started)
         assert count(url) == rows, out.stdout
         log(f"{path.name}, run {i + 1}: {runs[-1]:.2f} s, {rows / runs[-1]:,.0f} rows/s")
+    if prints is not None:
+        prints.append(fingerprint(url))
     return runs
 
 
@@ -140,9 +166,16 @@ def main() -> int:
     path = snapshots_csv(args.rows_per_symbol, ROOT / ".tickfeatures" / "bench")
     rows = 2 * args.rows_per_symbol
 
-    runs = load_runs(base, path, rows)
+    prints: list[tuple] = []
+    runs = load_runs(base, path, rows, prints)
     precise = full_precision_csv(20, rows // 20, ROOT / ".tickfeatures" / "bench")
     precise_runs = load_runs(base, precise, rows)
+    vendor = databento_files(path, ROOT / ".tickfeatures" / "bench", log)
+    vendor_runs = [load_runs(base, v, rows, prints) for v in vendor]
+    wide_prices, wide_sizes, wide_nulls = prints[0]
+    for v, (prices, sizes, nulls) in zip(vendor, prints[1:], strict=True):
+        # the same books: prices equal, sizes in hundredths, the same empty levels
+        assert (prices, sizes, nulls) == (wide_prices, wide_sizes * 100, wide_nulls), v.name
 
     url = fresh_database(base, "tickfeatures_bench_load")
     tf("migrate", dsn=url)
@@ -166,6 +199,16 @@ def main() -> int:
         "full_precision_load_s": [round(r, 3) for r in precise_runs],
         "full_precision_rows_per_s_median": round(rows / statistics.median(precise_runs)),
         "full_precision_rows_per_s_slowest": round(rows / max(precise_runs)),
+        **{
+            f"databento_{kind}_{key}": value
+            for kind, v, r in zip(("csv", "dbn"), vendor, vendor_runs, strict=True)
+            for key, value in (
+                ("file", v.name),
+                ("file_mb", round(v.stat().st_size / 1e6, 1)),
+                ("load_s", [round(x, 3) for x in r]),
+                ("rows_per_s_median", round(rows / statistics.median(r))),
+            )
+        },
         "executemany_s": round(base_s, 3),
         "executemany_rows_per_s": round(rows / base_s),
         "ratio_time_tickfeatures_over_executemany": round(median / base_s, 4),
@@ -184,7 +227,14 @@ def main() -> int:
         f"  tickfeatures load  {statistics.median(precise_runs):6.2f} s"
         f"  {figures['full_precision_rows_per_s_median']:>9,} rows/s (median of {RUNS};"
         f" slowest {figures['full_precision_rows_per_s_slowest']:,} rows/s)\n"
-        f"figures in {args.out}"
+        + "".join(
+            f"load of {rows:,} snapshots from {v.name} ({v.stat().st_size / 1e6:.1f} MB, detected"
+            f" as databento):\n  tickfeatures load  {statistics.median(r):6.2f} s"
+            f"  {rows / statistics.median(r):>9,.0f} rows/s (median of {RUNS}; the wide file's"
+            f" {rows / median:,.0f})\n"
+            for v, r in zip(vendor, vendor_runs, strict=True)
+        )
+        + f"figures in {args.out}"
     )
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute("drop database if exists tickfeatures_bench_load with (force)")

@@ -706,19 +706,36 @@ class _Pipeline:
 
 
 def _already_loaded(
-    db: psycopg.Connection | psycopg.Cursor, kind: str, checksum: str, path: Path
+    db: psycopg.Connection | psycopg.Cursor,
+    kind: str,
+    checksum: str,
+    path: Path,
+    settings: formats.Settings | None = None,
 ) -> FileResult | None:
-    """The result of skipping a file whose content is already loaded or salvaged."""
+    """The result of skipping a file whose content is already loaded or salvaged; its note
+    says how the file was read then when this run's settings differ."""
     done = db.execute(
-        "select file_id, status from ops.ingest_files"
+        "select file_id, status, settings from ops.ingest_files"
         " where kind = %s and checksum = %s and status in ('loaded', 'salvaged')",
         (kind, checksum),
     ).fetchone()
     if not done:
         return None
-    return FileResult(
-        path=path, status="skipped", file_id=done[0], error=f"already {done[1]} as file {done[0]}"
-    )
+    note = f"already {done[1]} as file {done[0]}"
+    stored = {k: v for k, v in (done[2] or {}).items() if k != "format"}
+    wanted = {
+        k: v for k, v in (settings or formats.Settings()).recorded("").items() if k != "format"
+    }
+    if (
+        settings is not None
+        and settings.format
+        and settings.format != (done[2] or {}).get("format")
+    ):
+        wanted["format"], stored["format"] = settings.format, (done[2] or {}).get("format")
+    if stored != wanted:
+        then = ", ".join(f"{k}={v}" for k, v in sorted(stored.items())) or "no options"
+        note += f" (read with {then}; this run's settings differ and are not applied)"
+    return FileResult(path=path, status="skipped", file_id=done[0], error=note)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -818,7 +835,7 @@ def _load(
         checksum, size = file_checksum(path)
     except OSError as exc:
         return FileResult(path=path, status="failed", error=_path_error(path, exc))
-    skipped = _already_loaded(conn, kind, checksum, path)
+    skipped = _already_loaded(conn, kind, checksum, path, settings)
     if skipped:
         return skipped
     result: FileResult | None = None
@@ -925,7 +942,7 @@ def _attempt(
     with conn.transaction(), conn.cursor() as cur:
         # The same content loaded meanwhile by another process: nothing to do.
         _lock_content(cur, spec.kind, checksum)
-        skipped = _already_loaded(cur, spec.kind, checksum, path)
+        skipped = _already_loaded(cur, spec.kind, checksum, path, settings)
         if skipped:
             return skipped
         if pipeline.error is not None:

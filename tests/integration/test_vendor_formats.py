@@ -282,6 +282,14 @@ def test_general_options_headerless_semicolons_zone_and_symbol_from_name(
     assert got == want, out.stdout
     fmt, settings, loaded, quarantined, _ = _ledger_settings(url, path.name)
     assert (fmt, loaded, quarantined) == ("csv", 4, 0)
+    # a re-run skips the file; with other settings it says how the file was read
+    load_args = out.args[out.args.index("load") :]
+    again = run_cli(*load_args, dsn=url)
+    assert again.stdout.startswith(f"skipped {path.name}: already loaded as file"), again.stdout
+    assert "settings differ" not in again.stdout
+    other = [a if a != "Europe/London" else "UTC" for a in load_args]
+    again = run_cli(*other, dsn=url)
+    assert "tz=Europe/London" in again.stdout and "settings differ" in again.stdout, again
     assert settings == {
         "format": "csv",
         "no_header": True,
@@ -385,3 +393,36 @@ def test_bad_rows_of_a_named_format_get_the_loaders_reasons(
     _, _, loaded, quarantined, _ = _ledger_settings(url, path.name)
     assert loaded == len(expected["rows"]) - 2
     assert quarantined == len(expected["not_loaded"]) + 2
+
+
+def test_binance_header_and_other_intervals(databases: FreshDatabase, tmp_path: Path) -> None:
+    """Binance's futures klines carry a header line; files of another interval than 1m are
+    refused by name, and Databento bars of another schema are set aside, never loaded as
+    one-minute bars."""
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    source = FIXTURES / "binance" / "BTCUSDT-1m-2024-07.csv"
+    expected = json.loads((FIXTURES / "binance" / f"{source.name}.expected.json").read_text())
+    headed = tmp_path / "BTCUSDT-1m-2024-08.csv"
+    headed.write_text(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore\n" + source.read_text()
+    )
+    run_cli("load", "bars", str(headed), dsn=url)
+    got = _query(url, "select count(*), min(open) from market.bars_1m where symbol = 'BTCUSDT'")
+    assert got == [(len(expected["rows"]), min(r["open"] for r in expected["rows"]))]
+    hourly = tmp_path / "BTCUSDT-1h-2024-07.csv"
+    hourly.write_text(source.read_text())
+    result = run_cli("load", "bars", str(hourly), dsn=url, check=False)
+    assert result.returncode == 1 and "1h klines" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    ohlcv = FIXTURES / "databento" / "xnas-itch-20240105.ohlcv-1m.csv"
+    lines = ohlcv.read_text().splitlines()
+    header = lines[0].split(",")
+    second = lines[1].split(",")
+    second[header.index("rtype")] = "32"  # ohlcv-1s
+    seconds = tmp_path / "xnas-itch-20240105.ohlcv-1s.csv"
+    seconds.write_text("\n".join([lines[0], ",".join(second)]) + "\n")
+    run_cli("load", "bars", str(seconds), dsn=url)
+    (reason,) = _query(url, "select reason from ops.quarantine where line_no = 2")
+    assert reason == ("not a one-minute bar",)
