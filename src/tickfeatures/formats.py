@@ -1331,8 +1331,12 @@ def open_file(
             f"--format {settings.format}: holds {' or '.join(named.kinds)} data, not {kind}"
         )
     detect = settings.format is None and not settings.no_header
+    # a vendor's zip is named after the file inside (HistData's HISTDATA_COM_ASCII_...zip
+    # holds DAT_ASCII_...csv): that name tells the format and the symbol
+    member = readers.zip_member(path)
+    named_path = path.with_name(Path(member).name) if member else path
     if named is None and detect and not mapping:
-        named = by_file_name(path)
+        named = by_file_name(named_path)
     if named is not None and named.name == "databento" and _is_dbn(path):
         from tickfeatures.dbn import open_dbn
 
@@ -1382,6 +1386,8 @@ def open_file(
         pq_reader.bind(plan.columns)
         return Opened(named.name if named else "parquet", pq_reader, plan)
     extra = None
+    if member and (named is not None and named.name == "lobster"):
+        raise TickfeaturesError(f"{path.name}: unzip LOBSTER files: the message file goes beside")
     if named is not None and named.name == "lobster":
         reader, extra = _open_lobster(path, compressed)
     elif named is not None and named.names:
@@ -1408,7 +1414,7 @@ def open_file(
                 named = None
     if reader.empty:
         return Opened("csv", reader, None)
-    ctx = Context(kind, path, tuple(reader.header), tuple(reader.first_row), settings, "csv")
+    ctx = Context(kind, named_path, tuple(reader.header), tuple(reader.first_row), settings, "csv")
     if named is not None:
         plan = named.plan(ctx)
     else:
@@ -1419,7 +1425,7 @@ def open_file(
             price_columns,
             mapping,
             settings,
-            path,
+            named_path,
             readers.resolve_columns,
         )
     reader.bind(plan.columns, plan.types)

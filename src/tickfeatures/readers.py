@@ -94,7 +94,9 @@ def detect_format(path: Path) -> tuple[str, bool]:
     with path.open("rb") as fh:
         magic = fh.read(4)
     compressed = magic[:2] == b"\x1f\x8b" or path.suffix == ".gz"
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    member = zip_member(path)
+    named = Path(member) if member else path
+    suffixes = [s.lower() for s in named.suffixes if s.lower() not in (".gz", ".zst", ".zip")]
     last = suffixes[-1] if suffixes else ""
     if last in (".parquet", ".pq") or magic == b"PAR1":
         return "parquet", False
@@ -280,6 +282,9 @@ class Source:
         self.inflater = _inflate.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
         self.decompressed = 0
         self.consumed = 0  # compressed bytes fed to zlib
+        # zstd (Databento's batch files) and zip (Binance, HistData): a stream reader whose
+        # compressed position is the file's
+        self.stream = _archive_stream(path, self.raw) if not compressed else None
 
     def _broken(self, kind: str, why: str) -> BrokenInput:
         return BrokenInput(
@@ -290,6 +295,18 @@ class Source:
 
     def read(self, n: int = READ_SIZE) -> bytes:
         """Up to about n decompressed bytes; b"" at the end of the file."""
+        if self.stream is not None:
+            try:
+                data = self.stream.read(n)
+            except Exception as exc:  # zstandard.ZstdError, zipfile.BadZipFile, zlib.error
+                self.pending = b""
+                raise BrokenInput(
+                    f"corrupt compressed data at byte {self.raw.tell():,} of {self.size:,}"
+                    f" (after {self.decompressed:,} decompressed bytes): {exc}",
+                    line=0,
+                ) from None
+            self.decompressed += len(data)
+            return data
         if self.inflater is None:
             data = self.raw.read(n)
             self.decompressed += len(data)
@@ -325,7 +342,51 @@ class Source:
         return self.consumed if self.compressed else self.raw.tell()
 
     def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
         self.raw.close()
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def zip_member(path: Path) -> str | None:
+    """The data file inside a zip (a vendor's zip holds one, maybe beside a .txt report), or
+    None for a file that is not a zip."""
+    import zipfile
+
+    with path.open("rb") as fh:
+        if fh.read(4) != ZIP_MAGIC:
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TickfeaturesError(f"{path.name}: not a readable zip file: {exc}") from None
+    data = [n for n in names if n.lower().endswith((".csv", ".jsonl", ".ndjson", ".json"))]
+    if len(data) != 1:
+        raise TickfeaturesError(
+            f"{path.name}: a zip of {len(names)} files ({', '.join(names[:5])}); the loader"
+            " reads a zip holding one CSV or JSON lines file"
+        )
+    return data[0]
+
+
+def _archive_stream(path: Path, raw: Any) -> Any:
+    """A reader of the decompressed bytes of a zstd or zip file, or None."""
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic == ZSTD_MAGIC:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    if magic == ZIP_MAGIC:
+        import zipfile
+
+        member = zip_member(path)
+        return zipfile.ZipFile(raw).open(member)  # type: ignore[arg-type]
+    return None
 
 
 class PrefetchSource:

@@ -15,7 +15,7 @@ import csv
 import gzip
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -67,9 +67,11 @@ def dbs(databases: FreshDatabase) -> dict[str, str]:
     return out
 
 
-def _check(url: str, expected_path: Path, args: list[str]) -> None:
+def _check(url: str, expected_path: Path, args: list[str], path: Path | None = None) -> None:
+    """Load the fixture (or `path`, the same data shipped another way) and compare every
+    cell with the expected values."""
     spec = json.loads(expected_path.read_text())
-    path = _data_file(expected_path)
+    path = path or _data_file(expected_path)
     result = run_cli("load", spec["kind"], str(path), *args, dsn=url, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     table = "market.l2_snapshots" if spec["kind"] == "l2" else "market.bars_1m"
@@ -426,3 +428,45 @@ def test_binance_header_and_other_intervals(databases: FreshDatabase, tmp_path: 
     run_cli("load", "bars", str(seconds), dsn=url)
     (reason,) = _query(url, "select reason from ops.quarantine where line_no = 2")
     assert reason == ("not a one-minute bar",)
+
+
+def test_ts_field_picks_the_exchange_time(databases: FreshDatabase) -> None:
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    source = FIXTURES / "databento" / "xnas-itch-20240105.mbp-10.csv"
+    with source.open() as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["flags"]) & 128]
+    run_cli("load", "l2", str(source), "--ts-field", "ts_event", dsn=url)
+    got = [ts for (ts,) in _query(url, "select ts from market.l2_snapshots order by ts")]
+    # nanoseconds to the nearest microsecond (no fixture stamp ends in exactly 500 ns)
+    want = sorted(
+        datetime.fromtimestamp(0, UTC) + timedelta(microseconds=(int(r["ts_event"]) + 500) // 1000)
+        for r in rows
+    )
+    assert got == want
+
+
+def test_files_as_vendors_compress_them(databases: FreshDatabase, tmp_path: Path) -> None:
+    """HistData and Binance ship zips (HistData's named unlike the CSV inside, beside a .txt
+    report), Databento's batch files are zstd: each loads by detection to the same cells."""
+    import zipfile
+
+    import zstandard
+
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    histdata = FIXTURES / "histdata" / "DAT_ASCII_EURUSD_M1_202407.csv"
+    shipped = tmp_path / "HISTDATA_COM_ASCII_EURUSD_M1202407.zip"
+    with zipfile.ZipFile(shipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(histdata, histdata.name)
+        archive.writestr("DAT_ASCII_EURUSD_M1_202407.txt", "HistData.com status report\n")
+    _check(url, histdata.with_name(histdata.name + ".expected.json"), [], shipped)
+    binance = FIXTURES / "binance" / "ETHUSDT-1m-2025-03.csv"
+    shipped = tmp_path / "ETHUSDT-1m-2025-03.zip"
+    with zipfile.ZipFile(shipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(binance, binance.name)
+    _check(url, binance.with_name(binance.name + ".expected.json"), [], shipped)
+    databento = FIXTURES / "databento" / "xnas-itch-20240105.mbp-10.csv"
+    shipped = tmp_path / "xnas-itch-20240105.mbp-10.csv.zst"
+    shipped.write_bytes(zstandard.ZstdCompressor().compress(databento.read_bytes()))
+    _check(url, databento.with_name(databento.name + ".expected.json"), [], shipped)
