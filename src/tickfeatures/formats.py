@@ -482,13 +482,9 @@ class Plan:
     """What a reader reads from a file (key -> the file's column, read as type) and how a
     batch of it becomes the table's columns."""
 
-    name: str
     columns: dict[str, str]
     convert: Convert | None = None  # None: the keys are the table's columns already
     types: dict[str, pa.DataType] = field(default_factory=dict)
-    names: tuple[str, ...] | None = None  # a headerless file's column names
-    delimiter: str = ","
-    header_optional: bool = False  # a headerless format whose files may carry a header line
 
 
 class Rows:
@@ -602,9 +598,8 @@ def generic_plan(
         or settings.ts_format
         or settings.price_scale
     )
-    label = "csv"
     if not options:
-        return Plan(label, columns)
+        return Plan(columns)
     stamps = Stamps(zone(settings.tz or "UTC"), settings.ts_unit, settings.ts_format)
     types = {k: pa.string() for k in ("ts", "date", "time") if k in columns}
     if settings.ts_unit and "ts" in columns:
@@ -631,7 +626,7 @@ def generic_plan(
                 )
         return rows.done(out)
 
-    return Plan(label, columns, convert, types)
+    return Plan(columns, convert, types)
 
 
 def _levels_beyond(
@@ -680,6 +675,7 @@ class NamedFormat:
     names: tuple[str, ...] | None = None  # headerless: the fields
     delimiter: str = ","
     aliases: tuple[str, ...] = ()
+    header_optional: bool = False  # headerless, but some files carry a header line
 
 
 def _symbol(ctx: Context, pattern: str | None, n_rows: int) -> pa.Array | None:
@@ -756,8 +752,7 @@ def _databento_plan(ctx: Context) -> Plan:
         )
     columns = {"ts": ts_field}
     symbol_column = "symbol" if "symbol" in header else "instrument_id"
-    external = _symbol(ctx, None, 0) is not None
-    if not external:
+    if not (s.symbol or s.symbol_from_name):
         if symbol_column not in header:
             raise TickfeaturesError(
                 f"{ctx.path.name}: no symbol or instrument_id column; give --symbol"
@@ -829,7 +824,7 @@ def _databento_plan(ctx: Context) -> Plan:
             out.update(_level_book(rows, cols, schema.LEVELS, price_of, undefined))
         return rows.done(out)
 
-    return Plan("databento", columns, convert, types)
+    return Plan(columns, convert, types)
 
 
 # Tardis ------------------------------------------------------------------------------------
@@ -874,7 +869,7 @@ def _tardis_plan(ctx: Context) -> Plan:
         out.update(_level_book(rows, cols, schema.LEVELS, lambda v: scale_values(v, s.price_scale)))
         return rows.done(out)
 
-    return Plan("tardis", columns, convert, {"ts": pa.string()} if ctx.file_type == "csv" else {})
+    return Plan(columns, convert, {"ts": pa.string()} if ctx.file_type == "csv" else {})
 
 
 # HistData ----------------------------------------------------------------------------------
@@ -918,7 +913,6 @@ def _histdata_plan(
             return rows.done(out)
 
         return Plan(
-            "histdata",
             columns,
             convert,
             {"stamp": pa.string(), "date": pa.string(), "time": pa.string()},
@@ -996,7 +990,7 @@ def _dukascopy_plan(ctx: Context) -> Plan:
             out[key] = _float_array(values)
         return rows.done(out)
 
-    return Plan("dukascopy", columns, convert, {"stamp": pa.string()})
+    return Plan(columns, convert, {"stamp": pa.string()})
 
 
 # Binance -----------------------------------------------------------------------------------
@@ -1045,7 +1039,7 @@ def _binance_plan(ctx: Context) -> Plan:
         out["volume"] = _float_array(rows.floats(cols["volume"], "volume"))
         return rows.done(out)
 
-    return Plan("binance", columns, convert, {"ts": pa.int64()}, header_optional=True)
+    return Plan(columns, convert, {"ts": pa.int64()})
 
 
 # LOBSTER -----------------------------------------------------------------------------------
@@ -1068,7 +1062,7 @@ def _lobster_plan(ctx: Context) -> Plan:
     columns: dict[str, str] = {}
     for level in range(1, min(levels, schema.LEVELS) + 1):
         for what in ("ask_price", "ask_size", "bid_price", "bid_size"):
-            columns[f"{what.replace('_', '_')}_{level}"] = f"{what}_{level}"
+            columns[f"{what}_{level}"] = f"{what}_{level}"
     day = datetime.strptime(m.group(2), "%Y-%m-%d").replace(tzinfo=UTC)
     midnight = int(day.timestamp()) * 1_000_000
     tz = zone(s.tz or LOBSTER_TZ)
@@ -1100,7 +1094,7 @@ def _lobster_plan(ctx: Context) -> Plan:
         )
         return rows.done(out)
 
-    return Plan("lobster", columns, convert)
+    return Plan(columns, convert)
 
 
 def _decimal_seconds_us(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -1221,6 +1215,7 @@ _register(
         _binance_plan,
         file_pattern=_BINANCE_NAME,
         names=BINANCE_KLINES,
+        header_optional=True,  # futures klines carry one
     )
 )
 _register(
@@ -1352,8 +1347,8 @@ def open_file(
                 f"{path.name}: JSON lines are read in the table's own columns; --format and the"
                 " general options apply to CSV and Parquet files"
             )
-        label, reader = readers.open_generic(path, spec_columns, mapping, optional)
-        return Opened(label, reader, None)
+        reader = readers.JsonLinesReader(path, compressed, spec_columns, mapping, optional)
+        return Opened("jsonl", reader, None)
     if file_type == "parquet":
         pq_reader = readers.ParquetReader(path)
         header = tuple(pq_reader.header)
@@ -1396,7 +1391,7 @@ def open_file(
             compressed,
             settings.delimiter or named.delimiter,
             named.names,
-            header_optional=named.name == "binance-klines",
+            header_optional=named.header_optional,
         )
     elif settings.no_header:
         reader = readers.CsvReader(path, compressed, settings.delimiter or ",", settings.columns)

@@ -1,7 +1,8 @@
 """Input files as batches of Arrow columns: wide CSV, JSON lines and Parquet, optionally gzip.
 
 Every reader yields `Batch`es in file order. A batch carries the rows that parsed, under the
-table's canonical column names (after the column mapping), with their line numbers, and the
+keys its plan binds (the table's column names, or a vendor format's own: formats.py turns
+those into the table's), with their line numbers, and the
 rows that could not be parsed at all (`Reject`: malformed line, invalid UTF-8, bad JSON), so
 that every input row is accounted for. Values keep the type they were read with (float64 on
 the fast path, text where a block needed the slow path); `load.validate` turns them into
@@ -49,7 +50,6 @@ READ_SIZE = 1 << 20  # decompressed bytes per read: what a broken gzip stream ca
 BLOCK_SIZE = int(os.environ.get("TICKFEATURES_LOAD_BLOCK", 16 << 20))
 PARQUET_BATCH = 65_536
 NULL_TOKENS = ["", "NULL", "null", "NA", "N/A", "None", "\\N"]
-FORMATS = ("csv", "jsonl", "parquet")
 
 
 @dataclass
@@ -888,24 +888,3 @@ class ParquetReader:
 
     def close(self) -> None:
         self.file.close()
-
-
-def open_generic(
-    path: Path, required: Sequence[str], mapping: dict[str, str], optional: Sequence[str] = ()
-) -> tuple[str, CsvReader | JsonLinesReader | ParquetReader]:
-    """The reader of a file in the table's own columns, by its format (CSV, JSON lines,
-    Parquet), its columns resolved. `required` names every column of the table, in its
-    order; those of `optional` may be absent (the batches then have no such column)."""
-    fmt, compressed = detect_format(path)
-    if fmt == "jsonl":
-        return fmt, JsonLinesReader(path, compressed, required, mapping, optional)
-    reader: CsvReader | ParquetReader
-    if fmt == "parquet":
-        reader = ParquetReader(path)
-        base = [c for c in required if c in ("symbol", "ts")] if reader.nested else list(required)
-        reader.bind(resolve_columns(base, reader.header, mapping, path.name, optional))
-        return fmt, reader
-    reader = CsvReader(path, compressed)
-    if reader.header:
-        reader.bind(resolve_columns(required, reader.header, mapping, path.name, optional))
-    return fmt, reader
