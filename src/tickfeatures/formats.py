@@ -268,8 +268,9 @@ def parse_layout(text: pa.Array, layout: str) -> tuple[np.ndarray, np.ndarray]:
     return us, parsed
 
 
-# a zone at the end of a text stamp: Z, +01, +0100, +01:00, or ` GMT+0100` (Dukascopy)
-_ZONED = r"(Z|[+-]\d\d(:?\d\d)?|GMT[+-]\d{4})$"
+# a zone after a text stamp's time: Z, +01, +0100, +01:00, or ` GMT+0100` (Dukascopy); a
+# date alone (2024-07-01) has none
+_ZONED = r"(:\d\d(\.\d+)?\s*(Z|[+-]\d\d(:?\d\d)?)|GMT[+-]\d{4})$"
 _GMT_SUFFIX = re.compile(r"^(.*?)\s*GMT([+-])(\d\d)(\d\d)$")
 
 
@@ -307,7 +308,10 @@ class Stamps:
             us, nulls, bad = timestamps_us(text)
             zoned = _bits(pc.fill_null(pc.match_substring_regex(text, _ZONED), False))
             numeric_text = _bits(
-                pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[\d.eE+-]+$"), False)
+                pc.fill_null(
+                    pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"),
+                    False,
+                )
             )
             naive = ~zoned & ~numeric_text & ~nulls & ~bad
             if (self.tz != 0) and naive.any():

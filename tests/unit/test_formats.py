@@ -137,3 +137,19 @@ def test_price_scale_is_a_correctly_rounded_division() -> None:
     assert formats.scale_values(raw[:1], 1e-4)[0] == 191.2347
     assert formats.scale_values(raw[1:2], 1e-9)[0] == 181.98
     assert formats.scale_values(raw[2:], 0.5)[0] == 1.5
+
+
+def test_stamps_shift_naive_text_only() -> None:
+    """--tz applies to stamps without an offset (a date alone included), never to stamps
+    with one or to epoch numbers."""
+    stamps = formats.Stamps(formats.zone("America/New_York"))
+    text = ["2024-07-01", "2024-07-01 12:00:00", "2024-07-01T12:00:00+02:00", "1719835200", None]
+    us, nulls, bad = stamps(pa.array(text))
+    ny = ZoneInfo("America/New_York")
+    assert nulls.tolist() == [False] * 4 + [True] and not bad.any()
+    assert us[:4].tolist() == [
+        _us(datetime(2024, 7, 1, tzinfo=ny)),
+        _us(datetime(2024, 7, 1, 12, tzinfo=ny)),
+        _us(datetime(2024, 7, 1, 10, tzinfo=UTC)),
+        1_719_835_200_000_000,
+    ]
