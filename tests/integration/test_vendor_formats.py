@@ -470,3 +470,20 @@ def test_files_as_vendors_compress_them(databases: FreshDatabase, tmp_path: Path
     shipped = tmp_path / "xnas-itch-20240105.mbp-10.csv.zst"
     shipped.write_bytes(zstandard.ZstdCompressor().compress(databento.read_bytes()))
     _check(url, databento.with_name(databento.name + ".expected.json"), [], shipped)
+
+
+def test_dukascopy_local_time_export(databases: FreshDatabase, tmp_path: Path) -> None:
+    """Dukascopy's export in local time (`Local time`, stamps ending ` GMT+0200`): the same
+    bars as the GMT export once each stamp's own offset is taken off."""
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    source = FIXTURES / "dukascopy" / "EURUSD_Candlestick_1_M_BID_01.07.2024-01.07.2024.csv"
+    lines = source.read_text().splitlines()
+    local = ["Local time" + lines[0][len("Gmt time") :]]
+    for line in lines[1:]:
+        stamp, rest = line.split(",", 1)
+        utc = datetime.strptime(stamp, "%d.%m.%Y %H:%M:%S.%f")
+        local.append(f"{utc + timedelta(hours=2):%d.%m.%Y %H:%M:%S}.000 GMT+0200,{rest}")
+    shipped = tmp_path / "EURUSD_Candlestick_1_M_BID_01.07.2024-01.07.2024.csv"
+    shipped.write_text("\n".join(local) + "\n")
+    _check(url, source.with_name(source.name + ".expected.json"), [], shipped)
