@@ -212,7 +212,15 @@ def parse_layout(text: pa.Array, layout: str) -> tuple[np.ndarray, np.ndarray]:
         return us, parsed
     fraction = fields[-1][0] == "f"
     fixed = fields[-1][1] if fraction else sum(w for _, _, w in fields)
-    lengths = np.asarray(pc.utf8_length(text).fill_null(0))
+    # the bytes of each value, from the array's buffers (lengths in bytes: a value with a
+    # character beyond ASCII never fits a layout's width of digits and separators)
+    _, offsets_buf, data_buf = text.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[text.offset : text.offset + n + 1]
+    starts = offsets[:-1].astype(np.int64)
+    lengths = np.where(valid, np.diff(offsets), 0)
+    chars = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    )
     rows = np.flatnonzero(valid & (lengths >= fixed))
     if not len(rows):
         return us, parsed
@@ -222,9 +230,7 @@ def parse_layout(text: pa.Array, layout: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         if not fraction and width != fixed:
             continue
-        data = np.frombuffer(
-            b"".join(v.encode() for v in text.take(pa.array(pick)).to_pylist()), dtype=np.uint8
-        ).reshape(len(pick), int(width))
+        data = chars[starts[pick][:, None] + np.arange(int(width))]
         d = data.astype(np.int64) - 48
         ok = np.ones(len(pick), dtype=bool)
         parts: dict[str, np.ndarray] = {}
