@@ -46,17 +46,23 @@ def encode_rows(
         return []
     bits = np.packbits(nulls[rows], axis=1, bitorder="little")
     codes = symbol_codes[rows]
-    if not bits.any() and (codes == codes[0]).all():
+    lengths = np.fromiter((len(t) for t in symbols), dtype=np.int64, count=len(symbols))
+    row_lengths = lengths[codes]
+    if not bits.any() and (row_lengths == row_lengths[0]).all():
         groups = [rows]
     else:
-        # one key per row: its NULL bits and its symbol, as one opaque value
-        key = np.concatenate([bits, codes.astype("<u8").reshape(-1, 1).view(np.uint8)], axis=1)
+        # one key per row: its NULL bits and its symbol's length, as one opaque value (the
+        # symbols of one length share a layout: 20 FX pairs are one group, not 20)
+        key = np.concatenate(
+            [bits, row_lengths.astype("<u8").reshape(-1, 1).view(np.uint8)], axis=1
+        )
         key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
         _keys, inverse = np.unique(key, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.flatnonzero(np.diff(inverse[order])) + 1
         groups = [rows[g] for g in np.split(order, bounds)]
     pg_ts = ts_us - PG_EPOCH_US
+    names = np.array(symbols, dtype=f"S{max(int(lengths.max()), 1)}")
     out: list[memoryview] = []
     for rows in groups:
         first = rows[0]
@@ -77,7 +83,7 @@ def encode_rows(
         block["count"] = k + 2
         block["slen"] = len(text)
         if text:
-            block["sym"] = text
+            block["sym"] = names[symbol_codes[rows]]
         block["tlen"] = 8
         block["ts"] = pg_ts[rows]
         for j in range(k):
