@@ -11,6 +11,7 @@ through the Databento format's conversion (formats.py), as the CSV's do.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from tickfeatures import formats, readers
 from tickfeatures.errors import TickfeaturesError
 
 BATCH = 65_536
+_EPOCH_DAY = date(1970, 1, 1)
 _HEADER = [
     ("length", "u1"),
     ("rtype", "u1"),
@@ -104,12 +106,18 @@ class DbnReader:
             metadata = decoder.decode()[0]
         except Exception as exc:  # the package raises its own ValueError subclasses
             raise TickfeaturesError(f"{path.name}: unreadable DBN metadata: {exc}") from None
-        self.symbols: dict[int, str] = {}
+        # instrument id -> [(first day, day after the last, raw symbol)]: an id names the symbol
+        # of the day it is used on (venues reassign ids)
+        self.symbols: dict[int, list[tuple[int, int, str]]] = {}
         for raw, intervals in (metadata.mappings or {}).items():
             for interval in intervals:
                 try:
-                    self.symbols[int(interval["symbol"])] = raw
-                except (TypeError, ValueError, KeyError):
+                    days = (
+                        (interval["start_date"] - _EPOCH_DAY).days,
+                        (interval["end_date"] - _EPOCH_DAY).days,
+                    )
+                    self.symbols.setdefault(int(interval["symbol"]), []).append((*days, raw))
+                except (TypeError, ValueError, KeyError, AttributeError):
                     continue
         body = np.frombuffer(data, dtype=np.uint8, offset=start)
         self.rtype = int(body[1]) if len(body) > 1 else None
@@ -145,9 +153,7 @@ class DbnReader:
             out: dict[str, pa.Array] = {}
             for key, src in self.columns.items():
                 if src == "symbol":
-                    ids = part["instrument_id"]
-                    names = [self.symbols.get(int(i), str(int(i))) for i in ids]
-                    out[key] = pa.array(names, type=pa.string())
+                    out[key] = pa.array(self._names(part), type=pa.string())
                 else:
                     values = part[src]
                     out[key] = pa.array(
@@ -157,6 +163,23 @@ class DbnReader:
             yield readers.Batch(
                 lines, out, [], int(self.path.stat().st_size * (first + len(part)) / max(total, 1))
             )
+
+    def _names(self, part: np.ndarray) -> np.ndarray:
+        """Each record's raw symbol on its day (UTC date of ts_event); an id the metadata
+        does not map is its number; a mapped id on a day outside its mappings, NULL (the
+        row is then quarantined as missing its symbol)."""
+        ids = part["instrument_id"].astype(np.int64)
+        day = (part["ts_event"] // 86_400_000_000_000).astype(np.int64)
+        names = np.full(len(part), None, dtype=object)
+        for i in np.unique(ids):
+            rows = ids == i
+            spans = self.symbols.get(int(i))
+            if spans is None:
+                names[rows] = str(int(i))
+                continue
+            for first, after, raw in spans:
+                names[rows & (day >= first) & (day < after)] = raw
+        return names
 
     def close(self) -> None:
         self.records = None

@@ -487,3 +487,64 @@ def test_dukascopy_local_time_export(databases: FreshDatabase, tmp_path: Path) -
     shipped = tmp_path / "EURUSD_Candlestick_1_M_BID_01.07.2024-01.07.2024.csv"
     shipped.write_text("\n".join(local) + "\n")
     _check(url, source.with_name(source.name + ".expected.json"), [], shipped)
+
+
+def test_dbn_instrument_ids_name_the_symbol_of_their_day(
+    databases: FreshDatabase, tmp_path: Path
+) -> None:
+    """A venue may give one instrument id to two symbols on two days: each record takes the
+    symbol its id had on the record's day (written with Databento's own encoder)."""
+    from types import SimpleNamespace
+
+    import databento_dbn as d
+
+    day1, day2 = datetime(2024, 1, 10, 15, tzinfo=UTC), datetime(2024, 1, 11, 15, tzinfo=UTC)
+
+    def ns(t: datetime) -> int:
+        return int(t.timestamp()) * 1_000_000_000
+
+    def interval(first: datetime, symbol: str) -> SimpleNamespace:
+        start = first.date()
+        return SimpleNamespace(start_date=start, end_date=start + timedelta(days=1), symbol=symbol)
+
+    metadata = d.Metadata(
+        dataset="XNAS.ITCH", start=ns(day1), end=ns(day2) + 1, stype_in=d.SType.RAW_SYMBOL,
+        stype_out=d.SType.INSTRUMENT_ID, schema=d.Schema.MBP_1, symbols=["OLD", "NEW"],
+        partial=[], not_found=[],
+        mappings=[
+            SimpleNamespace(raw_symbol="OLD", intervals=[interval(day1, "77")]),
+            SimpleNamespace(raw_symbol="NEW", intervals=[interval(day2, "77")]),
+        ],
+    )  # fmt: skip
+    records = [
+        d.MBP1Msg(
+            publisher_id=2,
+            instrument_id=77,
+            ts_event=ns(t),
+            price=10**11,
+            size=1,
+            action=d.Action.ADD,
+            side=d.Side.BID,
+            depth=0,
+            ts_recv=ns(t) + 1_000,
+            flags=128,
+            ts_in_delta=0,
+            sequence=1,
+            levels=d.BidAskPair(
+                bid_px=10**11, ask_px=101 * 10**9, bid_sz=5, ask_sz=6, bid_ct=1, ask_ct=1
+            ),
+        )
+        for t in (day1, day2)
+    ]
+    path = tmp_path / "reused.mbp-1.dbn"
+    path.write_bytes(metadata.encode() + b"".join(bytes(r) for r in records))
+    url = databases.create()
+    run_cli("migrate", dsn=url)
+    run_cli("load", "l2", str(path), dsn=url)
+    got = _query(
+        url, "select symbol, ts, bid_price_1, ask_price_1 from market.l2_snapshots order by ts"
+    )
+    assert got == [
+        ("OLD", day1 + timedelta(microseconds=1), 100.0, 101.0),
+        ("NEW", day2 + timedelta(microseconds=1), 100.0, 101.0),
+    ]
