@@ -519,10 +519,13 @@ class Rows:
             return Converted(columns)
         return Converted(columns, self.reasons, self.details)
 
-    def floats(self, arr: pa.Array, name: str) -> np.ndarray:
+    def floats(self, arr: pa.Array, name: str, nan_is_null: bool = False) -> np.ndarray:
         """float64 values (NaN where NULL); a value that is not a number sets the row aside
-        with the loader's own reason."""
+        with the loader's own reason. `nan_is_null`: a NaN is a missing value, as in a
+        vendor's frames (Databento's undefined price in pandas), not a bad one."""
         values, _, bad = numbers(arr)
+        if nan_is_null and pa.types.is_floating(arr.type):  # (text that is no number is NaN too)
+            bad &= ~np.isnan(values)
         if bad.any():
             self.flag(
                 bad, NON_NUMERIC, lambda rows: [f"{name} {arr[int(i)].as_py()!r}" for i in rows]
@@ -713,6 +716,7 @@ def _level_book(
     levels: int,
     price_of: Callable[[np.ndarray], np.ndarray] | None = None,
     empty: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    nan_is_null: bool = False,
 ) -> dict[str, pa.Array]:
     """The level columns of a batch read under the table's names: prices through `price_of`,
     a level whose price is missing (or `empty`) is NULL in price and size."""
@@ -722,7 +726,7 @@ def _level_book(
             pname, sname = f"{side}_price_{level}", f"{side}_size_{level}"
             if pname not in cols:
                 continue
-            raw = rows.floats(cols[pname], pname)
+            raw = rows.floats(cols[pname], pname, nan_is_null)
             gone = np.isnan(raw)
             if empty is not None:
                 gone |= empty(side, raw)
@@ -730,7 +734,7 @@ def _level_book(
             price = np.where(gone, np.nan, price)
             out[pname] = _float_array(price)
             if sname in cols:
-                size = rows.floats(cols[sname], sname)
+                size = rows.floats(cols[sname], sname, nan_is_null)
                 out[sname] = _float_array(np.where(gone, np.nan, size))
     return out
 
@@ -827,11 +831,13 @@ def _databento_plan(ctx: Context) -> Plan:
 
         if is_bars:
             for c in ("open", "high", "low", "close"):
-                v = rows.floats(cols[c], c)
+                v = rows.floats(cols[c], c, nan_is_null=True)
                 out[c] = _float_array(np.where(undefined("", v), np.nan, price_of(v)))
             out["volume"] = _float_array(rows.floats(cols["volume"], "volume"))
         else:
-            out.update(_level_book(rows, cols, schema.LEVELS, price_of, undefined))
+            out.update(
+                _level_book(rows, cols, schema.LEVELS, price_of, undefined, nan_is_null=True)
+            )
         return rows.done(out)
 
     return Plan(columns, convert, types)
