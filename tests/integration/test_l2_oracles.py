@@ -233,3 +233,49 @@ def test_catalog_has_every_hht_name_of_the_seeds(built: dict) -> None:
     catalog = _read(built["url"], "select name, family from features.feature_catalog")
     hht = set(catalog.loc[catalog["family"] == "hht", "name"])
     assert set(SEED_HHT_NAMES) <= hht, set(SEED_HHT_NAMES) - hht
+
+
+def test_the_column_checks_fail_on_a_bad_value_and_name_it(built: dict, tmp_path: Path) -> None:
+    """The YAML's column checks (meta.checks, one column_checks test per model) are real: a NaN
+    and a value out of range in the numeric build's microstructure fail `dbt test`, and the
+    test's query names exactly those two checks. The values are put back after."""
+    url = built["urls"]["numeric"]
+    target = tmp_path / "target"
+    with psycopg.connect(url, autocommit=True) as conn:
+        (first, second) = conn.execute(
+            "select symbol, ts, spread_bps, order_book_imbalance from features.microstructure"
+            " where spread_bps is not null and order_book_imbalance is not null"
+            " order by symbol, ts limit 2"
+        ).fetchall()
+        conn.execute(
+            "update features.microstructure set spread_bps = 'NaN' where symbol = %s and ts = %s",
+            first[:2],
+        )
+        conn.execute(
+            "update features.microstructure set order_book_imbalance = 1.5"
+            " where symbol = %s and ts = %s",
+            second[:2],
+        )
+        try:
+            tested = run_cli(
+                "dbt", "test", "--select", "microstructure,test_name:column_checks",
+                "--target-path", str(target), dsn=url, check=False,
+            )  # fmt: skip
+            compiled = next(target.glob("compiled/**/column_checks_microstructure_*.sql"))
+            failing = dict(conn.execute(compiled.read_text()).fetchall())  # type: ignore[arg-type]
+        finally:
+            conn.execute(
+                "update features.microstructure set spread_bps = %s where symbol = %s and ts = %s",
+                (first[2], *first[:2]),
+            )
+            conn.execute(
+                "update features.microstructure set order_book_imbalance = %s"
+                " where symbol = %s and ts = %s",
+                (second[3], *second[:2]),
+            )
+    assert tested.returncode != 0, tested.stdout[-2000:]
+    assert "FAIL 2 column_checks_microstructure" in tested.stdout, tested.stdout[-2000:]
+    assert failing == {
+        "spread_bps is NaN or infinite": 1,
+        "order_book_imbalance outside [-1, 1]": 1,
+    }
