@@ -61,14 +61,23 @@
         coalesce(nullif(current_setting('tickfeatures.refresh_via', true), ''), 'dbt')
     from {{ pending }}_started as started;
 
-    -- an entry older than the oldest snapshot any model of its kind keeps is processed by all
+    -- an entry every model of its kind has processed (its writer visible in each one's
+    -- snapshot, as refresh_begin reads them) is pruned. Not "older than the oldest snapshot's
+    -- xmin": a transaction still running anywhere on the server (another database's build)
+    -- holds every snapshot's xmin below it, and such entries stayed until a later refresh.
     {%- for k in kinds %}
     delete from ops.invalidations as written
     where
         written.kind = '{{ k }}'
-        and written.xid < (
-            select min(pg_snapshot_xmin(state.seen)) from ops.refresh_state as state
-            where state.kind = '{{ k }}'
+        and exists (select from ops.refresh_state as state where state.kind = '{{ k }}')
+        and not exists (
+            select from ops.refresh_state as state
+            where
+                state.kind = '{{ k }}'
+                and (
+                    written.xid >= pg_snapshot_xmin(state.seen)
+                    and not pg_visible_in_snapshot(written.xid, state.seen)
+                )
         );
     {%- endfor %}
 

@@ -218,6 +218,11 @@ def test_every_write_is_logged_whatever_wrote_it(fresh_db: str, tmp_path_factory
         ).fetchall()
     assert sorted(log()) == ranges  # the loader: one entry per symbol, no row trigger
     window = "symbol = 'EURUSD' and ts > '2026-01-05 09:00:10+00' and ts < '2026-01-05 09:00:31+00'"
+    # a transaction of another session, older than the writes below and open through the
+    # refresh (another test's build on the same server, in CI): it holds every snapshot's xmin
+    # below their writers, which must not keep their entries from being pruned
+    older = psycopg.connect(url)
+    older.execute("select pg_current_xact_id()")
     with psycopg.connect(url) as conn:
         inserted = conn.execute(
             "insert into market.l2_snapshots (symbol, ts, bid_price_1, bid_size_1)"
@@ -242,7 +247,10 @@ def test_every_write_is_logged_whatever_wrote_it(fresh_db: str, tmp_path_factory
         ("XAUUSD", xau, xau, 1),  # the delete
     ]
     assert touched[3] > 50
-    run_cli("refresh", dsn=url)
+    try:
+        run_cli("refresh", dsn=url)
+    finally:
+        older.close()
     assert log() == []
 
 
